@@ -1,0 +1,73 @@
+//! The parameter pass. Rule: every stored tensor — initializer or Constant node output, in the
+//! main graph or a subgraph — is counted once, even when several nodes share it, and attributed
+//! to its first consumer in execution order. Integer tensors used only as shapes, axes, indices,
+//! sizes or pads (the slots listed in `index_slot`) are not parameters; quantized weights and
+//! zero points are. Subgraph tensors are attributed to the node that owns the subgraph.
+
+use crate::model::graph::{Graph, NodeId};
+use crate::model::proto::data_type as dt;
+use crate::sym::Count;
+
+/// Whether input `slot` of `op` takes a shape, axes, indices, sizes or similar control data.
+pub fn index_slot(op: &str, slot: usize) -> bool {
+    match op {
+        "Reshape" | "Expand" | "Tile" | "Gather" | "GatherElements" | "GatherND" | "Unsqueeze"
+        | "Squeeze" | "TopK" | "OneHot" | "Split" | "CumSum" | "ReduceSum" | "ReduceMean"
+        | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceLogSum"
+        | "ReduceLogSumExp" | "ReduceSumSquare" | "Upsample" | "Compress" | "Trilu" => slot >= 1,
+        "Slice" | "Pad" | "Resize" | "ScatterND" | "ScatterElements" | "Scatter" => slot >= 1,
+        "ConstantOfShape" | "Range" | "Loop" | "If" | "EyeLike" => true,
+        "NonMaxSuppression" => slot >= 2,
+        "Shape" | "Size" => true,
+        _ => false,
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ParamInfo {
+    pub params: Count,
+    pub bytes: Count,
+}
+
+/// Parameters attributed to each node of `g` (stored tensors of subgraphs to their owner).
+pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
+    let mut out = vec![ParamInfo::default(); g.nodes.len()];
+    let mut pos = vec![0usize; g.nodes.len()];
+    for (i, n) in g.order.iter().enumerate() {
+        pos[*n] = i;
+    }
+    for t in &g.tensors {
+        let Some(stored) = &t.stored else { continue };
+        if t.consumers.is_empty() {
+            continue;
+        }
+        if dt::is_integer(stored.data_type)
+            && t.consumers
+                .iter()
+                .all(|(n, slot)| index_slot(&g.nodes[*n].op_type, *slot))
+        {
+            continue;
+        }
+        let first: NodeId = t
+            .consumers
+            .iter()
+            .map(|(n, _)| *n)
+            .min_by_key(|n| pos[*n])
+            .expect("non-empty");
+        let elems = t.stored_elements().unwrap_or(0) as i128;
+        let bits = dt::bits(stored.data_type) as i128;
+        let o = &mut out[first];
+        o.params = &o.params + &Count::int(elems);
+        o.bytes = &o.bytes + &Count::int((elems * bits + 7) / 8);
+    }
+    for (id, n) in g.nodes.iter().enumerate() {
+        for (_, sg) in &n.subgraphs {
+            let inner = attribute(sg);
+            for p in inner {
+                out[id].params = &out[id].params + &p.params;
+                out[id].bytes = &out[id].bytes + &p.bytes;
+            }
+        }
+    }
+    out
+}

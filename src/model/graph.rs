@@ -1,0 +1,436 @@
+//! The petgraph IR: one node per ONNX op, an edge per tensor from producer to consumer (the edge
+//! weight is the tensor), graph inputs and stored tensors (initializers, Constant outputs) told
+//! apart. Built once, never mutated by the analysis passes, which keep side tables by `NodeId`.
+//! Validation happens here: dangling tensor names, duplicate outputs, cycles, negative dims.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::proto::{self, AttributeProto, GraphProto, TensorProto, ValueInfoProto};
+use super::Shape;
+use crate::error::{Error, Location, Result};
+use crate::sym::Count;
+
+pub type NodeId = usize;
+pub type TensorId = usize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorKind {
+    /// A graph input fed at run time.
+    Input,
+    /// An initializer (stored weight or constant).
+    Initializer,
+    /// The output of a node (a Constant node's output is also `stored`).
+    Activation,
+    /// A name a subgraph takes from an enclosing graph.
+    OuterScope,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub name: String,
+    pub kind: TensorKind,
+    /// ONNX element type (`proto::data_type`), 0 when unknown.
+    pub dtype: i32,
+    /// Shape declared by the file (initializer dims, input/output/value_info types).
+    pub declared: Option<Shape>,
+    /// The stored value, for initializers and Constant node outputs.
+    pub stored: Option<TensorProto>,
+    pub producer: Option<NodeId>,
+    /// (node, input slot) pairs.
+    pub consumers: Vec<(NodeId, usize)>,
+    pub is_graph_output: bool,
+}
+
+impl Tensor {
+    /// Elements held by a stored tensor, from its dims.
+    pub fn stored_elements(&self) -> Option<u64> {
+        self.stored
+            .as_ref()
+            .map(|t| t.dims.iter().map(|d| (*d).max(0) as u64).product())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub domain: String,
+    /// Input tensors by slot; `None` for an omitted optional input ("").
+    pub inputs: Vec<Option<TensorId>>,
+    pub outputs: Vec<Option<TensorId>>,
+    pub attributes: Vec<AttributeProto>,
+    /// Subgraphs held in attributes (If branches, Loop/Scan bodies), by attribute name.
+    pub subgraphs: Vec<(String, Graph)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub tensors: Vec<Tensor>,
+    pub by_name: HashMap<String, TensorId>,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+    /// Producer → consumer edges weighted by the tensor that flows.
+    pub dag: DiGraph<NodeId, TensorId>,
+    /// Nodes in a topological order (file order where the file is already sorted).
+    pub order: Vec<NodeId>,
+}
+
+impl Graph {
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        self.by_name.get(name).map(|i| &self.tensors[*i])
+    }
+    /// The node's display name: its own, else its first output's, else `op_type#index`.
+    pub fn location(&self, file: &Path, id: NodeId) -> Location {
+        let n = &self.nodes[id];
+        Location {
+            file: file.to_path_buf(),
+            node: Some(n.name.clone()),
+            op_type: Some(n.op_type.clone()),
+            attribute: None,
+        }
+    }
+}
+
+fn dims_of(
+    vi: &ValueInfoProto,
+    file: &Path,
+    what: &str,
+    reject_zero: bool,
+) -> Result<(i32, Option<Shape>)> {
+    use proto::tensor_shape_proto::dimension::Value as DV;
+    use proto::type_proto::Value as TV;
+    let Some(TV::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Ok((0, None));
+    };
+    let Some(shape) = &t.shape else {
+        return Ok((t.elem_type, None));
+    };
+    let mut out = Vec::with_capacity(shape.dim.len());
+    for (axis, d) in shape.dim.iter().enumerate() {
+        let c = match &d.value {
+            Some(DV::DimValue(v)) if *v < 0 || (reject_zero && *v == 0) => {
+                return Err(Error::invalid(
+                    Location {
+                        file: file.to_path_buf(),
+                        ..Default::default()
+                    },
+                    format!(
+                        "{what} '{}' has dim {v} on axis {axis}: dims must be positive",
+                        vi.name
+                    ),
+                ));
+            }
+            Some(DV::DimValue(v)) => Count::int(*v as i128),
+            Some(DV::DimParam(p)) if !p.is_empty() => Count::sym(&sanitize_symbol(p)),
+            _ => Count::sym(&format!("{}_d{axis}", sanitize_symbol(&vi.name))),
+        };
+        out.push(c);
+    }
+    Ok((t.elem_type, Some(out)))
+}
+
+/// Symbols are printed inside expressions: keep them to identifier characters.
+pub fn sanitize_symbol(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.chars().next().is_none_or(|c| c.is_ascii_digit()) {
+        out.insert(0, 's');
+    }
+    out
+}
+
+/// Display name of a node without one: `op_type_index` (stable across runs).
+fn node_name(n: &proto::NodeProto, index: usize) -> String {
+    if !n.name.is_empty() {
+        n.name.clone()
+    } else {
+        format!("{}_{index}", n.op_type)
+    }
+}
+
+impl Graph {
+    /// Builds and validates the IR of `g`. `outer` holds names visible from enclosing graphs.
+    pub fn build(g: &GraphProto, file: &Path, outer: &HashSet<String>) -> Result<Graph> {
+        let mut graph = Graph {
+            name: g.name.clone(),
+            ..Default::default()
+        };
+        let loc = || Location {
+            file: file.to_path_buf(),
+            ..Default::default()
+        };
+        let add = |graph: &mut Graph, t: Tensor| -> TensorId {
+            let id = graph.tensors.len();
+            graph.by_name.insert(t.name.clone(), id);
+            graph.tensors.push(t);
+            id
+        };
+        for init in &g.initializer {
+            if let Some(d) = init.dims.iter().find(|d| **d < 0) {
+                return Err(Error::invalid(
+                    loc(),
+                    format!("initializer '{}' has negative dim {d}", init.name),
+                ));
+            }
+            if graph.by_name.contains_key(&init.name) {
+                return Err(Error::invalid(
+                    loc(),
+                    format!("initializer '{}' is defined twice", init.name),
+                ));
+            }
+            let shape = init.dims.iter().map(|d| Count::int(*d as i128)).collect();
+            add(
+                &mut graph,
+                Tensor {
+                    name: init.name.clone(),
+                    kind: TensorKind::Initializer,
+                    dtype: init.data_type,
+                    declared: Some(shape),
+                    stored: Some(init.clone()),
+                    producer: None,
+                    consumers: vec![],
+                    is_graph_output: false,
+                },
+            );
+        }
+        for sp in &g.sparse_initializer {
+            if let Some(v) = &sp.values {
+                let mut t = v.clone();
+                t.dims = sp.dims.clone();
+                let shape = sp.dims.iter().map(|d| Count::int(*d as i128)).collect();
+                add(
+                    &mut graph,
+                    Tensor {
+                        name: v.name.clone(),
+                        kind: TensorKind::Initializer,
+                        dtype: v.data_type,
+                        declared: Some(shape),
+                        stored: Some(t),
+                        producer: None,
+                        consumers: vec![],
+                        is_graph_output: false,
+                    },
+                );
+            }
+        }
+        for vi in &g.input {
+            if let Some(id) = graph.by_name.get(&vi.name) {
+                // Old IR versions list initializers among the inputs too.
+                if graph.tensors[*id].kind == TensorKind::Initializer {
+                    continue;
+                }
+            }
+            let (dtype, declared) = dims_of(vi, file, "graph input", true)?;
+            let id = add(
+                &mut graph,
+                Tensor {
+                    name: vi.name.clone(),
+                    kind: TensorKind::Input,
+                    dtype,
+                    declared,
+                    stored: None,
+                    producer: None,
+                    consumers: vec![],
+                    is_graph_output: false,
+                },
+            );
+            graph.inputs.push(id);
+        }
+        // Node outputs first (files are not always topologically sorted).
+        for (index, n) in g.node.iter().enumerate() {
+            let name = node_name(n, index);
+            let mut outs = Vec::with_capacity(n.output.len());
+            for o in &n.output {
+                if o.is_empty() {
+                    outs.push(None);
+                    continue;
+                }
+                if graph.by_name.contains_key(o) {
+                    return Err(Error::invalid(
+                        Location {
+                            file: file.to_path_buf(),
+                            node: Some(name.clone()),
+                            op_type: Some(n.op_type.clone()),
+                            attribute: None,
+                        },
+                        format!("output '{o}' is already produced elsewhere (ONNX graphs are single-assignment)"),
+                    ));
+                }
+                let stored = if n.op_type == "Constant" && n.domain.is_empty() {
+                    n.attribute
+                        .iter()
+                        .find(|a| a.name == "value")
+                        .and_then(|a| a.t.clone())
+                } else {
+                    None
+                };
+                let id = add(
+                    &mut graph,
+                    Tensor {
+                        name: o.clone(),
+                        kind: TensorKind::Activation,
+                        dtype: stored.as_ref().map(|t| t.data_type).unwrap_or(0),
+                        declared: stored
+                            .as_ref()
+                            .map(|t| t.dims.iter().map(|d| Count::int(*d as i128)).collect()),
+                        stored,
+                        producer: Some(index),
+                        consumers: vec![],
+                        is_graph_output: false,
+                    },
+                );
+                outs.push(Some(id));
+            }
+            graph.nodes.push(Node {
+                name,
+                op_type: n.op_type.clone(),
+                domain: n.domain.clone(),
+                inputs: vec![],
+                outputs: outs,
+                attributes: n.attribute.clone(),
+                subgraphs: vec![],
+            });
+        }
+        // Inputs, subgraphs, edges.
+        for (index, n) in g.node.iter().enumerate() {
+            let at = graph.location(file, index);
+            let mut ins = Vec::with_capacity(n.input.len());
+            for (slot, i) in n.input.iter().enumerate() {
+                if i.is_empty() {
+                    ins.push(None);
+                    continue;
+                }
+                let id = match graph.by_name.get(i) {
+                    Some(id) => *id,
+                    None if outer.contains(i) => add(
+                        &mut graph,
+                        Tensor {
+                            name: i.clone(),
+                            kind: TensorKind::OuterScope,
+                            dtype: 0,
+                            declared: None,
+                            stored: None,
+                            producer: None,
+                            consumers: vec![],
+                            is_graph_output: false,
+                        },
+                    ),
+                    None => {
+                        return Err(Error::invalid(
+                            at,
+                            format!("input {slot} names tensor '{i}', which is not a graph input, an initializer or the output of any node"),
+                        ))
+                    }
+                };
+                graph.tensors[id].consumers.push((index, slot));
+                ins.push(Some(id));
+            }
+            graph.nodes[index].inputs = ins;
+            // Subgraphs see every name of this scope.
+            let mut subs = Vec::new();
+            for a in &n.attribute {
+                let gs: Vec<&GraphProto> = a.g.iter().chain(a.graphs.iter()).collect();
+                if gs.is_empty() {
+                    continue;
+                }
+                let mut scope: HashSet<String> = outer.clone();
+                scope.extend(graph.by_name.keys().cloned());
+                for sg in gs {
+                    let built = Graph::build(sg, file, &scope).map_err(|e| match e {
+                        Error::Invalid { at: inner, message } => Error::invalid(
+                            inner,
+                            format!(
+                                "{message} (in subgraph '{}' of node '{}')",
+                                a.name, graph.nodes[index].name
+                            ),
+                        ),
+                        other => other,
+                    })?;
+                    subs.push((a.name.clone(), built));
+                }
+            }
+            graph.nodes[index].subgraphs = subs;
+        }
+        for vi in &g.output {
+            let Some(&id) = graph.by_name.get(&vi.name) else {
+                return Err(Error::invalid(
+                    loc(),
+                    format!(
+                        "graph output '{}' is produced by no node, input or initializer",
+                        vi.name
+                    ),
+                ));
+            };
+            graph.tensors[id].is_graph_output = true;
+            let (dtype, declared) = dims_of(vi, file, "graph output", false)?;
+            let t = &mut graph.tensors[id];
+            if t.dtype == 0 {
+                t.dtype = dtype;
+            }
+            if t.declared.is_none() {
+                t.declared = declared;
+            }
+            graph.outputs.push(id);
+        }
+        for vi in &g.value_info {
+            if let Some(&id) = graph.by_name.get(&vi.name) {
+                let (dtype, declared) = dims_of(vi, file, "value_info", false)?;
+                let t = &mut graph.tensors[id];
+                if t.dtype == 0 {
+                    t.dtype = dtype;
+                }
+                if t.declared.is_none() {
+                    t.declared = declared;
+                }
+            }
+        }
+        // The DAG and a topological order.
+        let idx: Vec<NodeIndex> = (0..graph.nodes.len())
+            .map(|i| graph.dag.add_node(i))
+            .collect();
+        for (ci, node) in graph.nodes.iter().enumerate() {
+            for t in node.inputs.iter().flatten() {
+                if let Some(p) = graph.tensors[*t].producer {
+                    graph.dag.add_edge(idx[p], idx[ci], *t);
+                }
+            }
+        }
+        graph.order = match petgraph::algo::toposort(&graph.dag, None) {
+            Ok(order) => {
+                // Prefer file order when it is already topological (stable, deterministic output).
+                let sorted_in_file = graph.nodes.iter().enumerate().all(|(ci, node)| {
+                    node.inputs
+                        .iter()
+                        .flatten()
+                        .all(|t| graph.tensors[*t].producer.is_none_or(|p| p < ci))
+                });
+                if sorted_in_file {
+                    (0..graph.nodes.len()).collect()
+                } else {
+                    order.into_iter().map(|i| graph.dag[i]).collect()
+                }
+            }
+            Err(cycle) => {
+                let id = graph.dag[cycle.node_id()];
+                return Err(Error::invalid(
+                    graph.location(file, id),
+                    "is part of a cycle: the graph is not acyclic",
+                ));
+            }
+        };
+        Ok(graph)
+    }
+}

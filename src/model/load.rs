@@ -1,0 +1,200 @@
+//! Reading a model file: memory-map it, decode the ModelProto with prost so that tensor payloads
+//! borrow the map (no weight is copied), check the external data files, build the IR.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
+
+use super::graph::Graph;
+use super::proto::{ModelProto, TensorProto, DATA_LOCATION_EXTERNAL};
+use crate::error::{Error, Location, Result};
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {}
+
+/// A decoded, validated model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub path: PathBuf,
+    pub proto: ModelProto,
+    /// Operator set versions by domain ("" is the default ONNX domain).
+    pub opsets: BTreeMap<String, i64>,
+    pub graph: Graph,
+    /// Stored tensors whose external data file is missing or too short.
+    pub missing_external: Vec<String>,
+    pub warnings: Vec<String>,
+    pub file_bytes: u64,
+}
+
+/// Memory-maps `path` and decodes it.
+pub fn load(path: &Path) -> Result<Model> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(Error::NotOnnx {
+            path: path.to_path_buf(),
+            reason: "is a directory".into(),
+        });
+    }
+    let bytes = if meta.len() == 0 {
+        Bytes::new()
+    } else {
+        // SAFETY: the map is read-only; a file truncated under us by another process could fault,
+        // the usual caveat of every memory-mapped model loader.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Bytes::from_owner(map)
+    };
+    load_bytes(path, bytes)
+}
+
+/// Decodes a model held in memory; `path` names it in messages and locates external data.
+pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
+    let file_bytes = bytes.len() as u64;
+    if bytes.is_empty() {
+        return Err(Error::NotOnnx {
+            path: path.to_path_buf(),
+            reason: "the file is empty".into(),
+        });
+    }
+    let proto = ModelProto::decode(bytes).map_err(|e| Error::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let Some(g) = proto.graph.as_ref() else {
+        return Err(Error::NotOnnx {
+            path: path.to_path_buf(),
+            reason: "it decodes as protobuf but holds no graph".into(),
+        });
+    };
+    if proto.ir_version <= 0 && proto.opset_import.is_empty() {
+        return Err(Error::NotOnnx {
+            path: path.to_path_buf(),
+            reason: "no ir_version and no opset_import".into(),
+        });
+    }
+    let mut opsets = BTreeMap::new();
+    for o in &proto.opset_import {
+        let d = if o.domain == "ai.onnx" { "" } else { &o.domain };
+        opsets.insert(d.to_string(), o.version);
+    }
+    let graph = Graph::build(g, path, &HashSet::new())?;
+    let mut model = Model {
+        path: path.to_path_buf(),
+        opsets,
+        graph,
+        missing_external: vec![],
+        warnings: vec![],
+        file_bytes,
+        proto,
+    };
+    model.check_external_data()?;
+    Ok(model)
+}
+
+impl Model {
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.path.clone(),
+            ..Default::default()
+        }
+    }
+
+    pub fn opset(&self) -> i64 {
+        self.opsets.get("").copied().unwrap_or(0)
+    }
+
+    fn check_external_data(&mut self) -> Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut missing_files: BTreeMap<String, usize> = BTreeMap::new();
+        let mut short: Vec<String> = vec![];
+        let mut sizes: BTreeMap<PathBuf, Option<u64>> = BTreeMap::new();
+        let mut visit = |t: &TensorProto, missing: &mut Vec<String>| -> Result<()> {
+            if t.data_location != DATA_LOCATION_EXTERNAL {
+                return Ok(());
+            }
+            let get = |k: &str| {
+                t.external_data
+                    .iter()
+                    .find(|e| e.key == k)
+                    .map(|e| e.value.clone())
+            };
+            let Some(loc) = get("location") else {
+                return Err(Error::invalid(
+                    self.location(),
+                    format!("tensor '{}' is external but names no location", t.name),
+                ));
+            };
+            let p = Path::new(&loc);
+            if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+                return Err(Error::invalid(
+                    self.location(),
+                    format!(
+                        "tensor '{}': external data location '{loc}' leaves the model's folder",
+                        t.name
+                    ),
+                ));
+            }
+            let full = dir.join(p);
+            let size = *sizes
+                .entry(full.clone())
+                .or_insert_with(|| std::fs::metadata(&full).ok().map(|m| m.len()));
+            let num = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let need = num("offset") + num("length");
+            match size {
+                None => {
+                    *missing_files.entry(loc).or_default() += 1;
+                    missing.push(t.name.clone());
+                }
+                Some(s) if s < need => {
+                    short.push(format!(
+                        "{} (needs bytes up to {need}, file has {s})",
+                        t.name
+                    ));
+                    missing.push(t.name.clone());
+                }
+                Some(_) => {}
+            }
+            Ok(())
+        };
+        let mut missing = vec![];
+        for t in all_stored(&self.graph) {
+            visit(t, &mut missing)?;
+        }
+        for (f, n) in &missing_files {
+            self.warnings.push(format!(
+                "weights absent: external data file '{}' is missing ({n} tensors); costs need dims only",
+                dir.join(f).display()
+            ));
+        }
+        if !short.is_empty() {
+            self.warnings.push(format!(
+                "external data too short for {} tensors, e.g. {}",
+                short.len(),
+                short[0]
+            ));
+        }
+        self.missing_external = missing;
+        Ok(())
+    }
+}
+
+/// Every stored tensor of a graph and its subgraphs.
+pub fn all_stored(g: &Graph) -> Vec<&TensorProto> {
+    let mut out: Vec<&TensorProto> = g.tensors.iter().filter_map(|t| t.stored.as_ref()).collect();
+    for n in &g.nodes {
+        for (_, sg) in &n.subgraphs {
+            out.extend(all_stored(sg));
+        }
+    }
+    out
+}

@@ -1,0 +1,15 @@
+//! The model as onnxscope sees it: the decoded protobuf (weights borrowed from a memory map),
+//! the petgraph IR of each graph and subgraph, typed attribute access, and the tensor shapes.
+
+pub mod attr;
+pub mod graph;
+pub mod load;
+pub mod proto;
+pub mod shapes;
+pub mod values;
+
+pub use graph::{Graph, Node, NodeId, Tensor, TensorId, TensorKind};
+pub use load::{load, load_bytes, LoadOptions, Model};
+
+/// A tensor shape whose dims may be symbolic.
+pub type Shape = Vec<crate::sym::Count>;
