@@ -41,12 +41,12 @@ pub enum Error {
     #[error("{path}: not an ONNX model: {reason}")]
     NotOnnx { path: PathBuf, reason: String },
     #[error("{at}: {message}")]
-    Invalid { at: Location, message: String },
+    Invalid { at: Box<Location>, message: String },
     #[error("{at}: count overflows 128-bit integers ({what})")]
-    Overflow { at: Location, what: String },
+    Overflow { at: Box<Location>, what: String },
     #[error("{at}: unknown operator {op_type} (domain '{domain}'); use without --strict to list it and go on")]
     UnknownOp {
-        at: Location,
+        at: Box<Location>,
         op_type: String,
         domain: String,
     },
@@ -59,7 +59,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
         Error::Invalid {
-            at,
+            at: Box::new(at),
             message: message.into(),
         }
     }

@@ -210,7 +210,7 @@ fn cost_node(
         None => {
             if opts.strict {
                 return Err(Error::UnknownOp {
-                    at,
+                    at: Box::new(at),
                     op_type: node.op_type.clone(),
                     domain: node.domain.clone(),
                 });
@@ -449,7 +449,7 @@ fn analyse_graph(
         for (what, c) in [("FLOPs", &cost.flops), ("MACs", &cost.macs)] {
             if c.overflowed() {
                 return Err(Error::Overflow {
-                    at: g.location(&model.path, id),
+                    at: Box::new(g.location(&model.path, id)),
                     what: what.into(),
                 });
             }
@@ -476,7 +476,7 @@ fn analyse_graph(
         };
         if activation_bytes.overflowed() {
             return Err(Error::Overflow {
-                at: g.location(&model.path, id),
+                at: Box::new(g.location(&model.path, id)),
                 what: "activation bytes".into(),
             });
         }
@@ -564,7 +564,7 @@ fn rollup(nodes: &[NodeReport], key: impl Fn(&NodeReport) -> String) -> Vec<Roll
 
 /// Profiles a loaded model.
 pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
-    for (name, _) in &opts.shapes.inputs {
+    for name in opts.shapes.inputs.keys() {
         if !model
             .graph
             .inputs

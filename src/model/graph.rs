@@ -351,7 +351,7 @@ impl Graph {
                 for sg in gs {
                     let built = Graph::build(sg, file, &scope).map_err(|e| match e {
                         Error::Invalid { at: inner, message } => Error::invalid(
-                            inner,
+                            *inner,
                             format!(
                                 "{message} (in subgraph '{}' of node '{}')",
                                 a.name, graph.nodes[index].name

@@ -1,8 +1,8 @@
 //! Recurrent cells and attention. H hidden size, I input size, per time step, batch item and
 //! direction (then × seq_length × batch × num_directions):
-//! - LSTM: MACs 4H·(I + H); FLOPs 4H·(2I − 1) + 4H·(2H − 1) + 4H (sum of the two products)
-//!   + 8H with B, + 12H (3 sigmoids × 4) + 2H (2 tanh) + 4H (cell and hidden updates) + 6H with
-//!   peepholes.
+//! - LSTM: MACs 4H·(I + H); FLOPs 4H·(2I − 1) + 4H·(2H − 1) + 4H (sum of the two products),
+//!   8H more with B, 12H (3 sigmoids × 4), 2H (2 tanh), 4H (cell and hidden updates), and 6H
+//!   more with peepholes.
 //! - GRU: MACs 3H·(I + H); FLOPs 3H·(2I − 1) + 3H·(2H − 1) + 3H + 6H with B + 8H (2 sigmoids)
 //!   + H (tanh) + H (reset gate product) + 4H (blend).
 //! - RNN: MACs H·(I + H); FLOPs H·(2I − 1) + H·(2H − 1) + H + 2H with B + H (tanh).

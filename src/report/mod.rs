@@ -32,28 +32,27 @@ pub struct ReportOptions {
 
 /// 3 significant digits with an SI suffix: 3.63 G, 25.5 M, 812 k, 17.
 pub fn human_f(v: f64) -> String {
+    const UNITS: [(f64, &str); 5] = [(1e15, " P"), (1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")];
     let a = v.abs();
-    let (x, s) = if a >= 1e15 {
-        (v / 1e15, " P")
-    } else if a >= 1e12 {
-        (v / 1e12, " T")
-    } else if a >= 1e9 {
-        (v / 1e9, " G")
-    } else if a >= 1e6 {
-        (v / 1e6, " M")
-    } else if a >= 1e3 {
-        (v / 1e3, " k")
-    } else {
+    if a < 999.5 {
         return format!("{}", v.round() as i64);
-    };
-    let digits = if x.abs() >= 100.0 {
+    }
+    // the smallest unit that keeps 3 significant digits below 1000 after rounding
+    let (scale, suffix) = UNITS
+        .iter()
+        .rev()
+        .copied()
+        .find(|(s, _)| a / s < 999.5)
+        .unwrap_or(UNITS[0]);
+    let x = v / scale;
+    let digits = if x.abs() >= 99.95 {
         0
-    } else if x.abs() >= 10.0 {
+    } else if x.abs() >= 9.995 {
         1
     } else {
         2
     };
-    format!("{x:.digits$}{s}")
+    format!("{x:.digits$}{suffix}")
 }
 
 /// A count in human units; symbolic counts humanize each coefficient (`8.20 G·N + 1.00 k`).
@@ -106,6 +105,9 @@ mod tests {
         assert_eq!(human_f(25_530_472.0), "25.5 M");
         assert_eq!(human_f(812_345.0), "812 k");
         assert_eq!(human_f(17.0), "17");
+        assert_eq!(human_f(99_979_168.0), "100 M");
+        assert_eq!(human_f(999_600.0), "1.00 M");
+        assert_eq!(human_f(9_996.0), "10.0 k");
         let n = Count::sym("N");
         assert_eq!(
             human(&(&(&n * 8_200_000_000) + &Count::int(1000))),

@@ -1,0 +1,269 @@
+//! Bad input, one test each: a clear message naming the file (and node and attribute where they
+//! apply), exit code 2, no panic. Unknown ops alone are listed and warned (exit 0), an error
+//! under --strict. Missing external data is a warning for `profile` (costs need dims only).
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use crate::common::*;
+use onnxscope::model::proto::{self, StringStringEntryProto};
+
+fn onnxscope() -> Command {
+    Command::cargo_bin("onnxscope").expect("binary")
+}
+
+fn fails_with(path: &std::path::Path, extra: &[&str], needles: &[&str]) {
+    let mut cmd = onnxscope();
+    cmd.arg("profile").arg(path).args(extra);
+    let out = cmd.assert().code(2).stdout(predicate::str::is_empty());
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert!(
+        err.contains(&path.display().to_string()),
+        "file not named: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "'{n}' not in: {err}");
+    }
+}
+
+fn conv_model(attrs: Vec<proto::AttributeProto>) -> proto::ModelProto {
+    model(
+        vec![node("Conv", "the_conv", &["x", "w"], &["y"], attrs)],
+        vec![fvi("x", &[1, 4, 8, 8])],
+        vec![fvi("y", &[1, 4, 8, 8])],
+        vec![weight("w", &[4, 4, 3, 3])],
+    )
+}
+
+#[test]
+fn not_onnx() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.onnx");
+    std::fs::write(&p, "this is a text file, not a model\n").unwrap();
+    fails_with(&p, &[], &["ONNX"]);
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.onnx");
+    std::fs::write(&p, b"").unwrap();
+    fails_with(&p, &[], &["empty"]);
+}
+
+#[test]
+fn truncated() {
+    let bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tiny_cnn.onnx")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.onnx");
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&p, &[], &["not a valid ONNX model"]);
+}
+
+#[test]
+fn missing_file() {
+    let p = std::path::Path::new("/nonexistent/dir/model.onnx");
+    fails_with(p, &[], &["cannot read"]);
+}
+
+#[test]
+fn dangling_tensor_name() {
+    let m = model(
+        vec![node("Relu", "r", &["nowhere"], &["y"], vec![])],
+        vec![fvi("x", &[1, 4])],
+        vec![fvi("y", &[1, 4])],
+        vec![],
+    );
+    let (_d, p) = write_model(&m, "dangling.onnx");
+    fails_with(&p, &[], &["node 'r' (Relu)", "'nowhere'"]);
+}
+
+#[test]
+fn cycle() {
+    let m = model(
+        vec![
+            node("Add", "a", &["x", "d"], &["c"], vec![]),
+            node("Relu", "b", &["c"], &["d"], vec![]),
+        ],
+        vec![fvi("x", &[1, 4])],
+        vec![fvi("c", &[1, 4])],
+        vec![],
+    );
+    let (_d, p) = write_model(&m, "cycle.onnx");
+    fails_with(&p, &[], &["cycle"]);
+}
+
+#[test]
+fn wrong_attribute_type() {
+    let m = conv_model(vec![a_float("group", 2.0)]);
+    let (_d, p) = write_model(&m, "attr.onnx");
+    fails_with(
+        &p,
+        &[],
+        &[
+            "node 'the_conv' (Conv)",
+            "attribute 'group'",
+            "expected type INT, found FLOAT",
+        ],
+    );
+}
+
+#[test]
+fn zero_dim() {
+    let m = model(
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![fvi("x", &[1, 0, 8])],
+        vec![fvi("y", &[1, 0, 8])],
+        vec![],
+    );
+    let (_d, p) = write_model(&m, "zero.onnx");
+    fails_with(&p, &[], &["graph input 'x'", "dim 0"]);
+}
+
+#[test]
+fn negative_dim() {
+    let m = model(
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![fvi("x", &[1, -3, 8])],
+        vec![fvi("y", &[1, 3, 8])],
+        vec![],
+    );
+    let (_d, p) = write_model(&m, "neg.onnx");
+    fails_with(&p, &[], &["graph input 'x'", "dim -3"]);
+}
+
+#[test]
+fn negative_dim_on_the_command_line() {
+    let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tiny_cnn.onnx"));
+    let out = onnxscope()
+        .arg("profile")
+        .arg(p)
+        .args(["--dim", "N=-2"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("--dim") && err.contains("positive"), "{err}");
+}
+
+#[test]
+fn absurd_dims_overflow_is_an_error_not_a_wrap() {
+    // 2^40 × 2^40 × 2^40 elements: the product exceeds 128 bits.
+    let big = 1i64 << 40;
+    let m = model(
+        vec![
+            node("Relu", "huge_relu", &["x"], &["y"], vec![]),
+            node("Relu", "huge_relu2", &["y"], &["z"], vec![]),
+        ],
+        vec![fvi("x", &[big, big, big, big])],
+        vec![fvi("z", &[big, big, big, big])],
+        vec![],
+    );
+    let (_d, p) = write_model(&m, "huge.onnx");
+    fails_with(&p, &[], &["huge_relu", "overflow"]);
+}
+
+#[test]
+fn unknown_op_is_listed_and_exit_0_but_an_error_under_strict() {
+    let mut n = node("FooBar", "mystery", &["x"], &["y"], vec![]);
+    n.domain = "com.example".into();
+    let mut m = model(
+        vec![n],
+        vec![fvi("x", &[1, 4])],
+        vec![fvi("y", &[1, 4])],
+        vec![],
+    );
+    m.opset_import.push(proto::OperatorSetIdProto {
+        domain: "com.example".into(),
+        version: 1,
+    });
+    let (_d, p) = write_model(&m, "unknown.onnx");
+    let out = onnxscope()
+        .arg("profile")
+        .arg(&p)
+        .args(["--format", "json"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["unknown"][0]["name"], "mystery");
+    assert_eq!(v["unknown"][0]["op_type"], "FooBar");
+    assert!(v["unknown"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no cost rule"));
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("could not be costed")));
+    fails_with(&p, &["--strict"], &["mystery", "FooBar"]);
+}
+
+fn external_model(location: &str) -> proto::ModelProto {
+    let mut w = weight("w", &[4, 4, 3, 3]);
+    w.raw_data = Default::default();
+    w.data_location = proto::DATA_LOCATION_EXTERNAL;
+    w.external_data = vec![
+        StringStringEntryProto {
+            key: "location".into(),
+            value: location.into(),
+        },
+        StringStringEntryProto {
+            key: "offset".into(),
+            value: "0".into(),
+        },
+        StringStringEntryProto {
+            key: "length".into(),
+            value: "576".into(),
+        },
+    ];
+    model(
+        vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
+        vec![fvi("x", &[1, 4, 8, 8])],
+        vec![fvi("y", &[1, 4, 6, 6])],
+        vec![w],
+    )
+}
+
+#[test]
+fn missing_external_data_warns_and_still_counts() {
+    let (_d, p) = write_model(&external_model("weights.bin"), "ext.onnx");
+    let out = onnxscope()
+        .arg("profile")
+        .arg(&p)
+        .args(["--format", "json"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    // (2·4·9 − 1)·6·6·4 = 10,224 FLOPs without a bias; params 4·4·9 = 144.
+    assert_eq!(v["totals"]["flops"], (2 * 4 * 9 - 1) * 6 * 6 * 4);
+    assert_eq!(v["totals"]["params"], 4 * 4 * 9);
+    let w = v["warnings"].to_string();
+    assert!(
+        w.contains("weights absent") && w.contains("weights.bin"),
+        "{w}"
+    );
+}
+
+#[test]
+fn external_data_outside_the_model_folder_is_refused() {
+    let (_d, p) = write_model(&external_model("../../etc/passwd"), "escape.onnx");
+    fails_with(&p, &[], &["leaves the model's folder"]);
+}
+
+#[test]
+fn unknown_input_name_on_the_command_line() {
+    let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/tiny_cnn.onnx"));
+    let out = onnxscope()
+        .arg("profile")
+        .arg(p)
+        .args(["--input", "nope=1x3x8x8"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("no input 'nope'") && err.contains("x"),
+        "{err}"
+    );
+}
