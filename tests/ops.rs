@@ -57,11 +57,14 @@ fn both(m: &ModelProto) -> Profile {
         t.warnings
     );
     // every node's outputs were typed by tract in the first run, by the own rules in the second
-    let loaded =
-        onnxscope::model::load_bytes(std::path::Path::new("mem.onnx"), to_bytes(m).into())
-            .expect("model loads");
+    let loaded = onnxscope::model::load_bytes(std::path::Path::new("mem.onnx"), to_bytes(m).into())
+        .expect("model loads");
     let info = onnxscope::model::shapes::infer(&loaded, &opts(true).shapes);
-    assert_eq!(info.from_tract, loaded.graph.nodes.len(), "nodes typed by tract");
+    assert_eq!(
+        info.from_tract,
+        loaded.graph.nodes.len(),
+        "nodes typed by tract"
+    );
     let info = onnxscope::model::shapes::infer(&loaded, &opts(false).shapes);
     assert_eq!(info.from_tract, 0);
     assert_eq!(t.nodes.len(), own.nodes.len());
@@ -421,29 +424,64 @@ fn conv_transpose_is_input_based() {
 }
 
 #[test]
-fn conv_transpose_stride_above_kernel_notes_it() {
-    // X [1,1,3,3], W [1,1,1,1], strides 2 → out (3 − 1)·2 + 1 = 5; MACs 1·9·1·1 = 9;
-    // FLOPs 2·9 − 25 = −7 is impossible, so only the note is the contract here.
+fn conv_transpose_stride_above_kernel() {
+    // 2-D: X [1,1,3,3], W [1,1,1,1], strides 2 → out (3 − 1)·2 + 1 = 5 per axis, 25 outputs.
+    //   MACs N·Ci·Πin·(Co/g)·ΠK = 1·1·9·1·1 = 9. Only 3·1 = 3 positions per axis receive a
+    //   product (min(out 5, in·K 3)), 9 outputs in all, each with one product and no addition:
+    //   FLOPs 2·9 − 9 = 9 (the plain 2·MACs − Πout would be 18 − 25 = −7).
+    //   With a bias [1]: + 25 outputs → 34.
+    // 1-D: X [1,1,5], W [1,1,2], strides 3 → out (5 − 1)·3 + 2 = 14. MACs 5·2 = 10;
+    //   receiving min(14, 5·2) = 10 → FLOPs 2·10 − 10 = 10.
     let m = model(
-        vec![node(
-            "ConvTranspose",
-            "ct",
-            &["x", "w"],
-            &["y"],
-            vec![a_ints("strides", &[2, 2])],
-        )],
-        vec![fvi("x", &[1, 1, 3, 3])],
-        vec![out("y")],
-        vec![weight("w", &[1, 1, 1, 1])],
+        vec![
+            node(
+                "ConvTranspose",
+                "ct",
+                &["x", "w"],
+                &["y"],
+                vec![a_ints("strides", &[2, 2])],
+            ),
+            node(
+                "ConvTranspose",
+                "ct_b",
+                &["x", "w2", "b"],
+                &["yb"],
+                vec![a_ints("strides", &[2, 2])],
+            ),
+            node(
+                "ConvTranspose",
+                "ct1",
+                &["x1", "w1"],
+                &["y1"],
+                vec![a_ints("strides", &[3])],
+            ),
+        ],
+        vec![fvi("x", &[1, 1, 3, 3]), fvi("x1", &[1, 1, 5])],
+        vec![out("y"), out("yb"), out("y1")],
+        vec![
+            weight("w", &[1, 1, 1, 1]),
+            weight("w2", &[1, 1, 1, 1]),
+            weight("b", &[1]),
+            weight("w1", &[1, 1, 2]),
+        ],
     );
-    let p = profile(&m);
+    let p = both(&m);
     assert_eq!(out_shape(&p, "ct"), vec![1, 1, 5, 5]);
-    assert_eq!(int(&node_of(&p, "ct").macs), 9);
-    assert!(node_of(&p, "ct")
-        .note
-        .as_deref()
-        .unwrap_or("")
-        .contains("stride > kernel"));
+    assert_eq!(fmp(&p, "ct"), [2 * 9 - 3 * 3, 9, 1]);
+    assert_eq!(fmp(&p, "ct_b"), [2 * 9 - 9 + 25, 9, 1 + 1]);
+    assert_eq!(out_shape(&p, "ct1"), vec![1, 1, 14]);
+    assert_eq!(fmp(&p, "ct1"), [2 * 10 - 10, 5 * 2, 2]);
+    for n in ["ct", "ct_b", "ct1"] {
+        let node = node_of(&p, n);
+        assert!(int(&node.flops) >= int(&node.macs), "{n}: FLOPs below MACs");
+        assert!(
+            node.note
+                .as_deref()
+                .unwrap_or("")
+                .contains("stride > kernel"),
+            "{n}: note"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,6 +746,33 @@ fn pools() {
     assert_eq!(fmp(&p, "avg"), [18 * 2 * 2, 0, 0]);
     assert_eq!(out_shape(&p, "gap"), vec![1, 2, 1, 1]);
     assert_eq!(fmp(&p, "gap"), [2 * 6 * 6, 0, 0]);
+}
+
+#[test]
+fn max_pool_ceil_mode_drops_a_window_starting_in_the_end_padding() {
+    // X [1,1,5], kernel 2, stride 2, pads [1,1], ceil_mode:
+    // ⌈(5 + 1 + 1 − 2)/2⌉ + 1 = ⌈2.5⌉ + 1 = 4 windows, but the 4th would start at padded index
+    // (4 − 1)·2 = 6 ≥ 5 + 1 (inside the end padding), so ONNX keeps 3 → FLOPs 3·(2 − 1) = 3.
+    let m = model(
+        vec![node(
+            "MaxPool",
+            "mp",
+            &["x"],
+            &["y"],
+            vec![
+                a_ints("kernel_shape", &[2]),
+                a_ints("strides", &[2]),
+                a_ints("pads", &[1, 1]),
+                a_int("ceil_mode", 1),
+            ],
+        )],
+        vec![fvi("x", &[1, 1, 5])],
+        vec![out("y")],
+        vec![],
+    );
+    let p = both(&m);
+    assert_eq!(out_shape(&p, "mp"), vec![1, 1, 3]);
+    assert_eq!(fmp(&p, "mp"), [3, 0, 0]); // 3 windows × (ΠK − 1 = 1) comparison
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1145,4 +1210,204 @@ fn unknown_op_is_listed_and_strict_fails() {
         Err(e) => panic!("expected UnknownOp, got {e}"),
         Ok(_) => panic!("strict must reject an unknown op"),
     }
+}
+
+#[test]
+fn overflowing_pool_kernel_is_an_error_not_a_panic() {
+    // AveragePool with kernel 4e18 on three axes of a declared [1,1,4e18,4e18,4e18] input:
+    // one output per axis ((4e18 − 4e18)/1 + 1 = 1), but ΠK = 6.4e55 > i128::MAX ≈ 1.7e38.
+    let k = 4_000_000_000_000_000_000i64;
+    let m = model(
+        vec![node(
+            "AveragePool",
+            "ap",
+            &["x"],
+            &["y"],
+            vec![a_ints("kernel_shape", &[k, k, k])],
+        )],
+        vec![fvi("x", &[1, 1, k, k, k])],
+        vec![out("y")],
+        vec![],
+    );
+    for use_tract in [false, true] {
+        match run(&m, &opts(use_tract)) {
+            Err(onnxscope::Error::Overflow { at, .. }) => {
+                assert_eq!(at.node.as_deref(), Some("ap"))
+            }
+            Err(e) => panic!("expected an overflow error, got {e}"),
+            Ok(p) => panic!(
+                "expected an overflow error, got {}",
+                node_of(&p, "ap").flops
+            ),
+        }
+    }
+}
+
+#[test]
+fn stored_tensor_whose_element_count_overflows_is_rejected_at_load() {
+    // W [1e10, 1e10]: 1e20 elements > u64::MAX ≈ 1.8e19.
+    let big = 10_000_000_000i64;
+    let m = model(
+        vec![node("MatMul", "mm", &["x", "w"], &["y"], vec![])],
+        vec![fvi("x", &[2, big])],
+        vec![out("y")],
+        vec![TensorProto {
+            name: "w".into(),
+            dims: vec![big, big],
+            data_type: dt::FLOAT,
+            ..Default::default()
+        }],
+    );
+    let r = onnxscope::model::load_bytes(std::path::Path::new("mem.onnx"), to_bytes(&m).into());
+    match r {
+        Err(onnxscope::Error::Invalid { message, .. }) => {
+            assert!(
+                message.contains("'w'") && message.contains("overflows"),
+                "{message}"
+            )
+        }
+        Err(e) => panic!("expected an invalid-model error, got {e}"),
+        Ok(_) => panic!("a 1e20-element initializer must be rejected"),
+    }
+}
+
+#[test]
+fn absurd_attribute_values_do_not_panic_the_shape_rules() {
+    let max = i64::MAX;
+    let scalar = |name: &str, v: i64| TensorProto {
+        name: name.into(),
+        dims: vec![],
+        data_type: dt::INT64,
+        int64_data: vec![v],
+        ..Default::default()
+    };
+    let m = model(
+        vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "w"],
+                &["y1"],
+                vec![
+                    a_ints("dilations", &[max, max]),
+                    a_ints("pads", &[max, max, max, max]),
+                ],
+            ),
+            node(
+                "ConvTranspose",
+                "convt",
+                &["x", "w"],
+                &["y2"],
+                vec![
+                    a_ints("strides", &[max, max]),
+                    a_ints("dilations", &[max, max]),
+                ],
+            ),
+            // strides of the wrong length
+            node(
+                "ConvTranspose",
+                "convt_len",
+                &["x", "w"],
+                &["y3"],
+                vec![a_ints("strides", &[2])],
+            ),
+            node("Pad", "pad", &["x", "pads"], &["y4"], vec![]),
+            // [10] sliced 0..10 with step i64::MAX: ⌈10 / (2⁶³ − 1)⌉ = 1 element
+            node(
+                "Slice",
+                "slice",
+                &["v", "st", "en", "ax", "stp"],
+                &["y5"],
+                vec![],
+            ),
+            // Range(−2, 2⁶³ − 1, 2⁶³ − 1): ⌈(2⁶³ + 1)/(2⁶³ − 1)⌉ = 2 elements
+            node("Range", "range", &["r0", "r1", "r2"], &["y6"], vec![]),
+            node(
+                "MeanVarianceNormalization",
+                "mvn",
+                &["x"],
+                &["y7"],
+                vec![a_ints("axes", &[max])],
+            ),
+            // pools on a rank-1 input
+            node(
+                "MaxPool",
+                "mp1",
+                &["v"],
+                &["y8"],
+                vec![a_ints("kernel_shape", &[2])],
+            ),
+            node("GlobalAveragePool", "gap1", &["v"], &["y9"], vec![]),
+            // a Split with no outputs
+            node("Split", "split0", &["x"], &[], vec![]),
+        ],
+        vec![fvi("x", &[1, 1, 4, 4]), fvi("v", &[10])],
+        (1..=9).map(|i| out(&format!("y{i}"))).collect(),
+        vec![
+            weight("w", &[1, 1, 3, 3]),
+            ints_tensor("pads", &[0, 0, max, max, 0, 0, max, max]),
+            ints_tensor("st", &[0]),
+            ints_tensor("en", &[10]),
+            ints_tensor("ax", &[0]),
+            ints_tensor("stp", &[max]),
+            scalar("r0", -2),
+            scalar("r1", max),
+            scalar("r2", max),
+        ],
+    );
+    // no panic, with or without tract: nodes may go to `unknown`, or a count may overflow into an
+    // error (here the ConvTranspose's activation bytes), but nothing crashes
+    for use_tract in [false, true] {
+        let _ = run(&m, &opts(use_tract));
+    }
+    // the Slice and Range shapes, computed without overflowing i64
+    let mut g = m.graph.clone().expect("graph");
+    g.node
+        .retain(|n| n.op_type == "Slice" || n.op_type == "Range");
+    g.output.retain(|o| o.name == "y5" || o.name == "y6");
+    let m2 = ModelProto {
+        graph: Some(g),
+        ..m.clone()
+    };
+    let p = run(&m2, &opts(false)).expect("profile with own rules");
+    assert_eq!(out_shape(&p, "slice"), vec![1]);
+    assert_eq!(out_shape(&p, "range"), vec![2]);
+}
+
+#[test]
+fn softmax_before_opset_13_coerces_to_2d() {
+    // Opset 11, axis defaults to 1 on [2,3,4]: rows = 2, n = 3·4 = 12 per row:
+    // 2 rows × (5·12 − 2) = 116. (Opset-13 reading, rows of 4 along axis −1: 6 × 18 = 108.)
+    let mut m = model(
+        vec![node("Softmax", "sm", &["x"], &["y"], vec![])],
+        vec![fvi("x", &[2, 3, 4])],
+        vec![fvi("y", &[2, 3, 4])],
+        vec![],
+    );
+    m.opset_import[0].version = 11;
+    let p = profile(&m);
+    assert_eq!(int(&node_of(&p, "sm").flops), 2 * (5 * 12 - 2));
+}
+
+#[test]
+fn float_control_inputs_are_not_parameters() {
+    // Clip bounds are stored float scalars: control data, not weights. Mul's float scalar is.
+    let scalar = |name: &str| {
+        let mut t = weight(name, &[]);
+        t.raw_data = vec![0u8; 4].into();
+        t
+    };
+    let m = model(
+        vec![
+            node("Clip", "clip", &["x", "lo", "hi"], &["c"], vec![]),
+            node("Mul", "scale", &["c", "k"], &["y"], vec![]),
+        ],
+        vec![fvi("x", &[1, 4])],
+        vec![fvi("y", &[1, 4])],
+        vec![scalar("lo"), scalar("hi"), scalar("k")],
+    );
+    let p = profile(&m);
+    assert_eq!(int(&node_of(&p, "clip").params), 0);
+    assert_eq!(int(&node_of(&p, "scale").params), 1);
+    assert_eq!(int(&p.totals.params), 1);
 }

@@ -1,8 +1,9 @@
 //! The parameter pass. Rule: every stored tensor — initializer or Constant node output, in the
 //! main graph or a subgraph — is counted once, even when several nodes share it, and attributed
-//! to its first consumer in execution order. Integer tensors used only as shapes, axes, indices,
-//! sizes or pads (the slots listed in `index_slot`) are not parameters; quantized weights and
-//! zero points are. Subgraph tensors are attributed to the node that owns the subgraph.
+//! to its first consumer in execution order. Tensors used only as control data — shapes, axes,
+//! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots listed in `index_slot`) — are
+//! not parameters, whatever their type; quantized weights, scales and zero points are.
+//! Subgraph tensors are attributed to the node that owns the subgraph.
 
 use crate::model::graph::{Graph, NodeId};
 use crate::model::proto::data_type as dt;
@@ -15,7 +16,8 @@ pub fn index_slot(op: &str, slot: usize) -> bool {
         | "Squeeze" | "TopK" | "OneHot" | "Split" | "CumSum" | "ReduceSum" | "ReduceMean"
         | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceLogSum"
         | "ReduceLogSumExp" | "ReduceSumSquare" | "Upsample" | "Compress" | "Trilu" => slot >= 1,
-        "Slice" | "Pad" | "Resize" | "ScatterND" | "ScatterElements" | "Scatter" => slot >= 1,
+        "Slice" | "Pad" | "Resize" | "Clip" => slot >= 1,
+        "ScatterND" | "ScatterElements" | "Scatter" => slot == 1,
         "ConstantOfShape" | "Range" | "Loop" | "If" | "EyeLike" => true,
         "NonMaxSuppression" => slot >= 2,
         "Shape" | "Size" => true,
@@ -41,10 +43,9 @@ pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
         if t.consumers.is_empty() {
             continue;
         }
-        if dt::is_integer(stored.data_type)
-            && t.consumers
-                .iter()
-                .all(|(n, slot)| index_slot(&g.nodes[*n].op_type, *slot))
+        if t.consumers
+            .iter()
+            .all(|(n, slot)| index_slot(&g.nodes[*n].op_type, *slot))
         {
             continue;
         }

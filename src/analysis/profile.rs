@@ -58,6 +58,19 @@ pub struct NodeReport {
     /// False when the node could not be costed (it is listed in `unknown`).
     pub costed: bool,
     pub note: Option<String>,
+    /// Bytes read (distinct inputs, weights included) + bytes written (outputs); see `memory`.
+    #[serde(serialize_with = "ser_count")]
+    pub mem_access_bytes: Count,
+    /// Memory access of the dense equivalent (grouped convs, else null).
+    #[serde(serialize_with = "ser_opt_count")]
+    pub dense_mem_access_bytes: Option<Count>,
+    /// FLOPs per byte of memory access (symbols at 1); null when no byte moves.
+    pub intensity: Option<f64>,
+    /// Activation bytes live while this node runs.
+    #[serde(serialize_with = "ser_count")]
+    pub live_bytes: Count,
+    /// Roofline estimate, with `--device` or `--peak-gflops`/`--bandwidth-gbs` (else null).
+    pub roofline: Option<super::roofline::NodeRoofline>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -91,6 +104,11 @@ pub struct Totals {
     pub activation_bytes: Count,
     pub nodes: u64,
     pub grouped_conv: GroupedConv,
+    /// Σ per-node memory access (bytes read + written).
+    #[serde(serialize_with = "ser_count")]
+    pub mem_access_bytes: Count,
+    /// flops / mem_access_bytes (symbols at 1).
+    pub intensity: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -132,6 +150,12 @@ pub struct Profile {
     pub nodes: Vec<NodeReport>,
     pub unknown: Vec<Unknown>,
     pub warnings: Vec<String>,
+    /// Weights, peak live activations, memory access (see `analysis::memory`).
+    pub memory: Option<super::memory::MemoryReport>,
+    /// Set by `analysis::roofline::apply` (`--device`, `--peak-gflops`).
+    pub roofline: Option<super::roofline::RooflineReport>,
+    /// Set by `analysis::training::apply` (`--train`).
+    pub training: Option<super::training::TrainingReport>,
 }
 
 fn ser_count<S: serde::Serializer>(c: &Count, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -200,6 +224,7 @@ fn cost_node(
         attrs: attrs.clone(),
         inputs: node.inputs.iter().map(facts).collect(),
         outputs: node.outputs.iter().map(facts).collect(),
+        opset: model.opset(),
     };
     let domain_ok = node.domain.is_empty() || node.domain == "ai.onnx";
     if domain_ok && ops::CONTROL_FLOW.contains(&node.op_type.as_str()) {
@@ -512,6 +537,11 @@ fn analyse_graph(
             stage,
             costed,
             note: cost.note,
+            mem_access_bytes: Count::zero(),
+            dense_mem_access_bytes: None,
+            intensity: None,
+            live_bytes: Count::zero(),
+            roofline: None,
         });
     }
     Ok(out)
@@ -588,7 +618,7 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
     }
     let info = shapes::infer(model, &opts.shapes);
     let g = &model.graph;
-    let cost = analyse_graph(model, g, &info, opts, "")?;
+    let mut cost = analyse_graph(model, g, &info, opts, "")?;
     if opts.strict {
         if let Some(u) = cost.unknown.first() {
             return Err(Error::invalid(
@@ -602,6 +632,7 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
             ));
         }
     }
+    let memory = super::memory::analyse(model, g, &info, &mut cost.nodes)?;
     let mut totals = Totals {
         nodes: cost.nodes.len() as u64,
         ..Default::default()
@@ -624,6 +655,8 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
     gc.saved_flops = &gc.dense_flops - &gc.flops;
     gc.saved_params = &gc.dense_params - &gc.params;
     totals.grouped_conv = gc;
+    totals.mem_access_bytes = memory.mem_access_bytes.clone();
+    totals.intensity = super::memory::ratio(&totals.flops, &totals.mem_access_bytes);
     let mut warnings = model.warnings.clone();
     warnings.extend(info.notes.iter().cloned());
     let unused: Vec<&str> = g
@@ -686,5 +719,8 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
         nodes: cost.nodes,
         unknown: cost.unknown,
         warnings,
+        memory: Some(memory),
+        roofline: None,
+        training: None,
     })
 }

@@ -134,6 +134,25 @@ fn dims_of(
     Ok((t.elem_type, Some(out)))
 }
 
+/// A stored tensor's element count must fit 64 bits (every later product over its dims relies on
+/// it): dims claiming more are rejected instead of overflowing.
+fn check_elements(dims: &[i64], name: &str, at: Location) -> Result<()> {
+    let fits = dims
+        .iter()
+        .try_fold(1i64, |acc, d| acc.checked_mul((*d).max(0)))
+        .is_some();
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            at,
+            format!(
+                "stored tensor '{name}' has dims {dims:?}: its element count overflows 64 bits"
+            ),
+        ))
+    }
+}
+
 /// Symbols are printed inside expressions: keep them to identifier characters.
 pub fn sanitize_symbol(s: &str) -> String {
     let mut out: String = s
@@ -185,6 +204,7 @@ impl Graph {
                     format!("initializer '{}' has negative dim {d}", init.name),
                 ));
             }
+            check_elements(&init.dims, &init.name, loc())?;
             if graph.by_name.contains_key(&init.name) {
                 return Err(Error::invalid(
                     loc(),
@@ -208,6 +228,7 @@ impl Graph {
         }
         for sp in &g.sparse_initializer {
             if let Some(v) = &sp.values {
+                check_elements(&sp.dims, &v.name, loc())?;
                 let mut t = v.clone();
                 t.dims = sp.dims.clone();
                 let shape = sp.dims.iter().map(|d| Count::int(*d as i128)).collect();
@@ -277,6 +298,18 @@ impl Graph {
                 } else {
                     None
                 };
+                if let Some(t) = &stored {
+                    check_elements(
+                        &t.dims,
+                        o,
+                        Location {
+                            file: file.to_path_buf(),
+                            node: Some(name.clone()),
+                            op_type: Some(n.op_type.clone()),
+                            attribute: Some("value".into()),
+                        },
+                    )?;
+                }
                 let id = add(
                     &mut graph,
                     Tensor {

@@ -8,7 +8,9 @@
 //! - ConvTranspose: each input element meets (Co/g)·ΠK weights, so MACs = N·Ci·Πin·(Co/g)·ΠK
 //!   (peer tools multiply by the output size instead and count about stride² too much); FLOPs =
 //!   2·MACs − N·Co·Πout (each output sums its products, one fewer additions than products), plus
-//!   N·Co·Πout with a bias. Exact when every output receives a product (stride ≤ kernel).
+//!   N·Co·Πout with a bias. Exact when every output receives a product (stride ≤ kernel); when
+//!   stride > kernel, only the outputs that receive a product (at most in·K per axis) subtract
+//!   one, so FLOPs never fall below MACs.
 
 use super::{CostCtx, Dense, Missing, OpCost, Rule, RuleResult};
 use crate::sym::Count;
@@ -112,7 +114,19 @@ fn conv_transpose(c: &CostCtx) -> RuleResult {
         let k = Count::product(&w[2..]);
         let macs = &(&inputs * co_per_g) * &k;
         let outputs = &(&y[0] * &y[1]) * &Count::product(&y[2..]);
-        let mut flops = &(&macs * 2) - &outputs;
+        // Outputs that receive a product: per axis at most in·K of the out positions (fewer than
+        // out when stride > kernel; equal to out when stride ≤ kernel).
+        let receiving_pos: Vec<Count> = y[2..]
+            .iter()
+            .zip(&x[2..])
+            .zip(&w[2..])
+            .map(|((o, i), k)| match (o.as_int(), (i * k).as_int()) {
+                (Some(o), Some(ik)) if ik < o => Count::int(ik),
+                _ => o.clone(),
+            })
+            .collect();
+        let receiving = &(&y[0] * &y[1]) * &Count::product(&receiving_pos);
+        let mut flops = &(&macs * 2) - &receiving;
         if c.has_input(2) {
             flops = &flops + &outputs;
         }
@@ -121,7 +135,10 @@ fn conv_transpose(c: &CostCtx) -> RuleResult {
             s.iter()
                 .zip(&kdims)
                 .any(|(s, k)| k.is_some_and(|k| (*s as i128) > k))
-                .then(|| "stride > kernel: some outputs receive no product; FLOPs undercount their additions".to_string())
+                .then(|| {
+                    "stride > kernel: some outputs receive no product (they add nothing)"
+                        .to_string()
+                })
         });
         Ok(OpCost {
             flops,

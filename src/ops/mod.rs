@@ -25,6 +25,8 @@ pub struct CostCtx<'a> {
     pub attrs: Attrs<'a>,
     pub inputs: Vec<Option<&'a TensorFacts>>,
     pub outputs: Vec<Option<&'a TensorFacts>>,
+    /// The model's default-domain opset (some ops changed meaning across versions).
+    pub opset: i64,
 }
 
 /// Why a node could not be costed (it goes to `unknown`).

@@ -11,7 +11,8 @@
 //! - MeanVarianceNormalization per row: 5n + 3.
 //! - LRN per element: 2·size + 3 (squares and sum over the window, scale, bias, power, divide).
 //! - Softmax per row: max n − 1, subtract n, exp n, sum n − 1, divide n → 5n − 2;
-//!   LogSoftmax → 5n − 1; Hardmax → n − 1.
+//!   LogSoftmax → 5n − 1; Hardmax → n − 1. Before opset 13 a row is every dim from `axis`
+//!   (default 1) on, as those opsets coerce the input to 2-D.
 
 use super::{CostCtx, Missing, OpCost, Rule, RuleResult};
 use crate::sym::Count;
@@ -84,8 +85,10 @@ fn instancenorm(c: &CostCtx) -> RuleResult {
 
 fn softmax(c: &CostCtx) -> RuleResult {
     let op = c.node.op_type.clone();
-    let default_axis = -1; // opset ≥ 13; older opsets coerce to 2-D at axis 1, same element count
-    let axis = c.attrs.int_or("axis", default_axis)?;
+    // Opset ≥ 13 normalizes along one axis (default −1); older opsets coerce the input to 2-D
+    // at `axis` (default 1), so a row spans every dim from `axis` on.
+    let coerce = c.opset > 0 && c.opset < 13;
+    let axis = c.attrs.int_or("axis", if coerce { 1 } else { -1 })?;
     Ok((|| -> Result<OpCost, Missing> {
         let x = c.in_shape(0)?;
         let r = x.len() as i64;
@@ -93,8 +96,17 @@ fn softmax(c: &CostCtx) -> RuleResult {
         if !(0..r).contains(&a) {
             return Err(format!("axis {axis} out of range for rank {r}"));
         }
-        let n = x[a as usize].clone();
         let total = Count::product(x);
+        if coerce {
+            let rows = Count::product(&x[..a as usize]);
+            let (k, b) = match op.as_str() {
+                "Softmax" => (5, -2),
+                "LogSoftmax" => (5, -1),
+                _ => (1, -1),
+            };
+            return Ok(OpCost::flops(&(&total * k) + &(&rows * b)));
+        }
+        let n = x[a as usize].clone();
         let rows_times = |k: i128, b: i128| -> Result<Count, Missing> {
             // rows = total / n; per row k·n + b → k·total + b·rows
             let rows = match n.as_int() {
@@ -135,7 +147,7 @@ fn mvn(c: &CostCtx) -> RuleResult {
             .filter(|(i, _)| {
                 !axes
                     .iter()
-                    .any(|a| (*a + x.len() as i64) as usize % x.len() == *i)
+                    .any(|a| (*a as i128).rem_euclid(x.len() as i128) as usize == *i)
             })
             .map(|(_, d)| d.clone())
             .collect();

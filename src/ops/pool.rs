@@ -17,13 +17,14 @@ fn pool(c: &CostCtx) -> RuleResult {
         c.attrs
             .error("kernel_shape", "required attribute is missing")
     })?;
-    let kk: i128 = k.iter().map(|x| *x as i128).product();
+    // checked: an absurd kernel_shape poisons the count (an overflow error), never panics
+    let kk = Count::product(&k.iter().map(|x| Count::int(*x as i128)).collect::<Vec<_>>());
     let per = match op {
-        "MaxPool" => kk - 1,
+        "MaxPool" => &kk - &Count::int(1),
         "AveragePool" => kk,
-        _ => 2 * kk,
+        _ => &kk * 2,
     };
-    Ok(c.out_elems(0).map(|e| OpCost::flops(&e * per)))
+    Ok(c.out_elems(0).map(|e| OpCost::flops(&e * &per)))
 }
 
 fn global_pool(c: &CostCtx) -> RuleResult {

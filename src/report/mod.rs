@@ -32,7 +32,13 @@ pub struct ReportOptions {
 
 /// 3 significant digits with an SI suffix: 3.63 G, 25.5 M, 812 k, 17.
 pub fn human_f(v: f64) -> String {
-    const UNITS: [(f64, &str); 5] = [(1e15, " P"), (1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")];
+    const UNITS: [(f64, &str); 5] = [
+        (1e15, " P"),
+        (1e12, " T"),
+        (1e9, " G"),
+        (1e6, " M"),
+        (1e3, " k"),
+    ];
     let a = v.abs();
     if a < 999.5 {
         return format!("{}", v.round() as i64);

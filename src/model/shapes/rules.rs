@@ -84,17 +84,31 @@ pub fn window_out(
     let auto = a.string("auto_pad")?.unwrap_or_default();
     let mut out = Vec::with_capacity(r);
     for i in 0..r {
-        let eff = dil[i] * (kernel[i] - 1) + 1;
+        // in i128: attribute values near i64::MAX must not overflow
+        let eff = Count::int(dil[i] as i128 * (kernel[i] as i128 - 1) + 1);
         let d = match auto.as_str() {
             "SAME_UPPER" | "SAME_LOWER" => ceil_div(&spatial[i], strides[i]),
             "VALID" => {
-                let x = &spatial[i] - &c(eff);
+                let x = &spatial[i] - &eff;
                 floor_div(&x, strides[i]).map(|v| v + 1)
             }
             "" | "NOTSET" => {
-                let x = &(&spatial[i] + &c(pads[i] + pads[i + r])) - &c(eff);
+                let x = &(&spatial[i] + &Count::int(pads[i] as i128 + pads[i + r] as i128)) - &eff;
                 if ceil_mode {
-                    ceil_div(&x, strides[i]).map(|v| v + 1)
+                    // a last window that would start in the end padding is dropped (ONNX spec)
+                    ceil_div(&x, strides[i]).map(|v| v + 1).map(|o| {
+                        let starts_in_pad = match (o.as_int(), spatial[i].as_int()) {
+                            (Some(o), Some(n)) => {
+                                (o - 1) * strides[i] as i128 >= n + pads[i] as i128
+                            }
+                            _ => false,
+                        };
+                        if starts_in_pad {
+                            o - 1
+                        } else {
+                            o
+                        }
+                    })
                 } else {
                     floor_div(&x, strides[i]).map(|v| v + 1)
                 }
@@ -340,6 +354,9 @@ pub fn infer_node(
             let x = shape(0)?;
             let w = shape(1)?;
             let r = x.len().checked_sub(2)?;
+            if w.len() != x.len() {
+                return None;
+            }
             let g = a.int_or("group", 1).ok()?;
             let kernel: Vec<i64> = match a.ints("kernel_shape").ok()? {
                 Some(k) => k.to_vec(),
@@ -373,12 +390,19 @@ pub fn infer_node(
                     .map(|v| v.to_vec())
                     .unwrap_or(vec![0; r]);
                 let auto = a.string("auto_pad").ok()?.unwrap_or_default();
+                if [st.len(), dil.len(), op_.len(), kernel.len(), pads.len() / 2] != [r; 5] {
+                    return None;
+                }
                 for i in 0..r {
                     let d = if auto.starts_with("SAME") {
                         &x[2 + i] * (st[i] as i128)
                     } else {
                         &(&(&x[2 + i] - &c(1)) * (st[i] as i128))
-                            + &c(op_[i] + (kernel[i] - 1) * dil[i] + 1 - pads[i] - pads[i + r])
+                            + &Count::int(
+                                op_[i] as i128 + (kernel[i] as i128 - 1) * dil[i] as i128 + 1
+                                    - pads[i] as i128
+                                    - pads[i + r] as i128,
+                            )
                     };
                     s.push(d);
                 }
@@ -387,6 +411,9 @@ pub fn infer_node(
         }
         "MaxPool" | "AveragePool" | "LpPool" => {
             let x = shape(0)?;
+            if x.len() < 3 {
+                return None;
+            }
             let k = a.positive_ints("kernel_shape").ok()??;
             let ceil = a.int_or("ceil_mode", 0).ok()? != 0;
             let sp = window_out(&a, &x[2..], &k, ceil).ok()??;
@@ -408,6 +435,9 @@ pub fn infer_node(
         }
         "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => {
             let x = shape(0)?;
+            if x.len() < 2 {
+                return None;
+            }
             let mut s = x[..2].to_vec();
             s.extend(std::iter::repeat_n(c(1), x.len() - 2));
             one(Some(s), dtype(0), None)
@@ -655,17 +685,23 @@ pub fn infer_node(
                 Some(v) => v.concrete()?,
                 None => vec![1; starts.len()],
             };
+            if [ends.len(), axes.len(), steps.len()] != [starts.len(); 3] {
+                return None;
+            }
             let mut s = x.clone();
             let mut value = val(0).and_then(|v| v.ints().map(<[_]>::to_vec));
             for k in 0..starts.len() {
                 let ax = axis(axes[k], x.len())?;
-                let dim = x[ax].as_int()? as i64;
-                let step = steps[k];
+                // in i128: starts, ends and steps may be ±i64::MAX
+                let dim = x[ax].as_int()?;
+                let step = steps[k] as i128;
                 if step == 0 {
                     return None;
                 }
-                let norm =
-                    |v: i64, lo: i64, hi: i64| (if v < 0 { v + dim } else { v }).clamp(lo, hi);
+                let norm = |v: i64, lo: i128, hi: i128| {
+                    let v = v as i128;
+                    (if v < 0 { v + dim } else { v }).clamp(lo, hi)
+                };
                 let (b, e) = if step > 0 {
                     (norm(starts[k], 0, dim), norm(ends[k], 0, dim))
                 } else {
@@ -676,12 +712,16 @@ pub fn infer_node(
                 } else {
                     ((b - e).max(0) + (-step) - 1) / (-step)
                 };
-                s[ax] = c(len);
+                s[ax] = Count::int(len);
                 if let Some(v) = value.as_mut() {
                     if x.len() == 1 {
                         *v = (0..len)
-                            .map(|i| v[(b + i * step) as usize].clone())
-                            .collect();
+                            .map(|i| {
+                                usize::try_from(b + i * step)
+                                    .ok()
+                                    .and_then(|j| v.get(j).cloned())
+                            })
+                            .collect::<Option<_>>()?;
                     }
                 }
             }
@@ -696,9 +736,15 @@ pub fn infer_node(
                 None => match val(1) {
                     Some(v) => v.ints()?.to_vec(),
                     None => {
-                        let d = x[ax].as_int()? as i64;
+                        let d = x[ax].as_int()?;
+                        let n = n as i128;
+                        if n == 0 {
+                            return None;
+                        }
                         let each = (d + n - 1) / n;
-                        (0..n).map(|i| c(each.min(d - i * each).max(0))).collect()
+                        (0..n)
+                            .map(|i| Count::int(each.min(d - i * each).max(0)))
+                            .collect()
                     }
                 },
             };
@@ -736,7 +782,7 @@ pub fn infer_node(
             let mut s = x.clone();
             let r = axes.len();
             for (k, ax) in axes.iter().enumerate() {
-                s[*ax] = &s[*ax] + &c(pads[k] + pads[k + r]);
+                s[*ax] = &s[*ax] + &Count::int(pads[k] as i128 + pads[k + r] as i128);
             }
             one(Some(s), dtype(0), None)
         }
@@ -856,8 +902,15 @@ pub fn infer_node(
             if d == 0 {
                 return None;
             }
-            let n = ((l - s) as f64 / d as f64).ceil().max(0.0) as i64;
-            one(Some(vec![c(n)]), dtype(0), None)
+            // ⌈(limit − start) / delta⌉ in i128 (the difference may exceed i64)
+            let (diff, d) = (l as i128 - s as i128, d as i128);
+            let (q, rem) = (diff / d, diff % d);
+            let n = if rem != 0 && (rem > 0) == (d > 0) {
+                q + 1
+            } else {
+                q
+            };
+            one(Some(vec![Count::int(n.max(0))]), dtype(0), None)
         }
         "TopK" => {
             let x = shape(0)?;
