@@ -1411,3 +1411,176 @@ fn float_control_inputs_are_not_parameters() {
     assert_eq!(int(&node_of(&p, "scale").params), 1);
     assert_eq!(int(&p.totals.params), 1);
 }
+
+fn graph_attr(
+    name: &str,
+    g: onnxscope::model::proto::GraphProto,
+) -> onnxscope::model::proto::AttributeProto {
+    onnxscope::model::proto::AttributeProto {
+        name: name.into(),
+        r#type: onnxscope::model::proto::attribute_type::GRAPH,
+        g: Some(g),
+        ..Default::default()
+    }
+}
+
+fn body(
+    nodes: Vec<onnxscope::model::proto::NodeProto>,
+    inputs: Vec<onnxscope::model::proto::ValueInfoProto>,
+    outputs: Vec<onnxscope::model::proto::ValueInfoProto>,
+) -> onnxscope::model::proto::GraphProto {
+    onnxscope::model::proto::GraphProto {
+        node: nodes,
+        name: "body".into(),
+        input: inputs,
+        output: outputs,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn if_counts_the_larger_branch_and_says_so() {
+    // then: Relu on outer x [1,8] → 8 FLOPs; else: Sigmoid on x → 4·8 = 32 FLOPs. Larger: 32.
+    let then_b = body(
+        vec![node("Relu", "t_relu", &["x"], &["t_out"], vec![])],
+        vec![],
+        vec![fvi("t_out", &[1, 8])],
+    );
+    let else_b = body(
+        vec![node("Sigmoid", "e_sig", &["x"], &["e_out"], vec![])],
+        vec![],
+        vec![fvi("e_out", &[1, 8])],
+    );
+    let cond = onnxscope::model::proto::TensorProto {
+        name: "cond".into(),
+        dims: vec![],
+        data_type: onnxscope::model::proto::data_type::BOOL,
+        int32_data: vec![1],
+        ..Default::default()
+    };
+    let m = model(
+        vec![node(
+            "If",
+            "branch",
+            &["cond"],
+            &["y"],
+            vec![
+                graph_attr("then_branch", then_b),
+                graph_attr("else_branch", else_b),
+            ],
+        )],
+        vec![fvi("x", &[1, 8])],
+        vec![fvi("y", &[1, 8])],
+        vec![cond],
+    );
+    let p = profile(&m);
+    assert_eq!(int(&node_of(&p, "branch").flops), 4 * 8);
+    assert!(
+        p.warnings.iter().any(|w| w.contains("then_branch 8 FLOPs")
+            && w.contains("else_branch 32 FLOPs")
+            && w.contains("the larger (else_branch)")),
+        "{:?}",
+        p.warnings
+    );
+    // The cond tensor is control data of If, not a parameter.
+    assert_eq!(int(&p.totals.params), 0);
+}
+
+#[test]
+fn loop_multiplies_the_body_by_the_trip_count() {
+    // body: state s [1,16] → Add(s, w) with w a stored [16] vector: 16 FLOPs per iteration;
+    // trip count M = 5 (stored) → 80 FLOPs. w is a parameter (16), counted once, not 5 times.
+    let b = body(
+        vec![
+            node("Add", "acc", &["s_in", "w"], &["s_out"], vec![]),
+            node("Identity", "keep", &["cond_in"], &["cond_out"], vec![]),
+        ],
+        vec![
+            vi("iter", onnxscope::model::proto::data_type::INT64, &[]),
+            vi("cond_in", onnxscope::model::proto::data_type::BOOL, &[]),
+            fvi("s_in", &[1, 16]),
+        ],
+        vec![
+            vi("cond_out", onnxscope::model::proto::data_type::BOOL, &[]),
+            fvi("s_out", &[1, 16]),
+        ],
+    );
+    let mut m_trip = ints_tensor("M", &[5]);
+    m_trip.dims = vec![];
+    let m = model(
+        vec![node(
+            "Loop",
+            "loop",
+            &["M", "", "s0"],
+            &["s_final"],
+            vec![graph_attr("body", b)],
+        )],
+        vec![fvi("s0", &[1, 16])],
+        vec![fvi("s_final", &[1, 16])],
+        vec![m_trip, weight("w", &[16])],
+    );
+    let p = profile(&m);
+    assert_eq!(int(&node_of(&p, "loop").flops), 5 * 16);
+    assert_eq!(int(&p.totals.params), 16);
+}
+
+#[test]
+fn loop_with_unknown_trip_count_is_symbolic() {
+    let b = body(
+        vec![
+            node("Relu", "r", &["s_in"], &["s_out"], vec![]),
+            node("Identity", "keep", &["cond_in"], &["cond_out"], vec![]),
+        ],
+        vec![
+            vi("iter", onnxscope::model::proto::data_type::INT64, &[]),
+            vi("cond_in", onnxscope::model::proto::data_type::BOOL, &[]),
+            fvi("s_in", &[1, 4]),
+        ],
+        vec![
+            vi("cond_out", onnxscope::model::proto::data_type::BOOL, &[]),
+            fvi("s_out", &[1, 4]),
+        ],
+    );
+    let m = model(
+        vec![node(
+            "Loop",
+            "my loop",
+            &["M", "", "s0"],
+            &["s_final"],
+            vec![graph_attr("body", b)],
+        )],
+        vec![
+            vi("M", onnxscope::model::proto::data_type::INT64, &[]),
+            fvi("s0", &[1, 4]),
+        ],
+        vec![fvi("s_final", &[1, 4])],
+        vec![],
+    );
+    let p = profile(&m);
+    // 4 FLOPs per iteration × an unknown count, named after the node.
+    assert_eq!(node_of(&p, "my loop").flops.to_string(), "4*trips_my_loop");
+}
+
+#[test]
+fn scan_multiplies_the_body_by_the_scan_length() {
+    // scan input [7, 3]: 7 iterations over rows of [3]; body: Mul(row, row) → 3 FLOPs each → 21.
+    let b = body(
+        vec![node("Mul", "sq", &["row", "row"], &["row_sq"], vec![])],
+        vec![fvi("row", &[3])],
+        vec![fvi("row_sq", &[3])],
+    );
+    let m = model(
+        vec![node(
+            "Scan",
+            "scan",
+            &["xs"],
+            &["ys"],
+            vec![graph_attr("body", b), a_int("num_scan_inputs", 1)],
+        )],
+        vec![fvi("xs", &[7, 3])],
+        vec![fvi("ys", &[7, 3])],
+        vec![],
+    );
+    let p = profile(&m);
+    assert_eq!(int(&node_of(&p, "scan").flops), 7 * 3);
+}

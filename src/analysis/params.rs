@@ -11,6 +11,9 @@ use crate::sym::Count;
 
 /// Whether input `slot` of `op` takes a shape, axes, indices, sizes or similar control data.
 pub fn index_slot(op: &str, slot: usize) -> bool {
+    if slot == crate::model::graph::IMPLICIT_SLOT {
+        return false; // read by a subgraph: judged there, counted here
+    }
     match op {
         "Reshape" | "Expand" | "Tile" | "Gather" | "GatherElements" | "GatherND" | "Unsqueeze"
         | "Squeeze" | "TopK" | "OneHot" | "Split" | "CumSum" | "ReduceSum" | "ReduceMean"
@@ -18,7 +21,9 @@ pub fn index_slot(op: &str, slot: usize) -> bool {
         | "ReduceLogSumExp" | "ReduceSumSquare" | "Upsample" | "Compress" | "Trilu" => slot >= 1,
         "Slice" | "Pad" | "Resize" | "Clip" => slot >= 1,
         "ScatterND" | "ScatterElements" | "Scatter" => slot == 1,
-        "ConstantOfShape" | "Range" | "Loop" | "If" | "EyeLike" => true,
+        "ConstantOfShape" | "Range" | "EyeLike" => true,
+        "Loop" => slot <= 1,
+        "If" => slot == 0,
         "NonMaxSuppression" => slot >= 2,
         "Shape" | "Size" => true,
         _ => false,

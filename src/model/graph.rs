@@ -64,6 +64,31 @@ pub struct Node {
     pub attributes: Vec<AttributeProto>,
     /// Subgraphs held in attributes (If branches, Loop/Scan bodies), by attribute name.
     pub subgraphs: Vec<(String, Graph)>,
+    /// Tensors of this graph that the subgraphs read from the enclosing scope.
+    pub implicit_inputs: Vec<TensorId>,
+}
+
+/// The consumer slot recorded for a tensor a subgraph reads from the enclosing scope.
+pub const IMPLICIT_SLOT: usize = usize::MAX;
+
+/// Outer-scope names read by `g` or its nested subgraphs (that `g` does not define itself).
+fn outer_names(g: &Graph, out: &mut Vec<String>) {
+    for t in &g.tensors {
+        if t.kind == TensorKind::OuterScope {
+            out.push(t.name.clone());
+        }
+    }
+    for n in &g.nodes {
+        for (_, sg) in &n.subgraphs {
+            let mut inner = vec![];
+            outer_names(sg, &mut inner);
+            out.extend(
+                inner
+                    .into_iter()
+                    .filter(|name| !g.by_name.contains_key(name)),
+            );
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -335,6 +360,7 @@ impl Graph {
                 outputs: outs,
                 attributes: n.attribute.clone(),
                 subgraphs: vec![],
+                implicit_inputs: vec![],
             });
         }
         // Inputs, subgraphs, edges.
@@ -395,6 +421,19 @@ impl Graph {
                     subs.push((a.name.clone(), built));
                 }
             }
+            // Names a subgraph takes from this scope are implicit inputs of the owning node.
+            let mut implicit: Vec<String> = vec![];
+            for (_, sg) in &subs {
+                outer_names(sg, &mut implicit);
+            }
+            implicit.sort();
+            implicit.dedup();
+            for name in implicit {
+                if let Some(&t) = graph.by_name.get(&name) {
+                    graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));
+                    graph.nodes[index].implicit_inputs.push(t);
+                }
+            }
             graph.nodes[index].subgraphs = subs;
         }
         for vi in &g.output {
@@ -435,7 +474,7 @@ impl Graph {
             .map(|i| graph.dag.add_node(i))
             .collect();
         for (ci, node) in graph.nodes.iter().enumerate() {
-            for t in node.inputs.iter().flatten() {
+            for t in node.inputs.iter().flatten().chain(&node.implicit_inputs) {
                 if let Some(p) = graph.tensors[*t].producer {
                     graph.dag.add_edge(idx[p], idx[ci], *t);
                 }
@@ -448,6 +487,7 @@ impl Graph {
                     node.inputs
                         .iter()
                         .flatten()
+                        .chain(&node.implicit_inputs)
                         .all(|t| graph.tensors[*t].producer.is_none_or(|p| p < ci))
                 });
                 if sorted_in_file {
