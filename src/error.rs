@@ -50,6 +50,8 @@ pub enum Error {
         op_type: String,
         domain: String,
     },
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
     #[error("bad argument {arg}: {message}")]
     Usage { arg: String, message: String },
 }

@@ -5,11 +5,13 @@
 //! op family; `analysis` runs the passes; `report` renders them; `cli` defines the commands.
 
 pub mod analysis;
+pub mod budget;
 pub mod cli;
 pub mod error;
 pub mod model;
 pub mod ops;
 pub mod report;
 pub mod sym;
+pub mod synth;
 
 pub use error::{Error, Result};

@@ -2,7 +2,8 @@
 //! main graph or a subgraph — is counted once, even when several nodes share it, and attributed
 //! to its first consumer in execution order. Tensors used only as control data — shapes, axes,
 //! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots listed in `index_slot`) — are
-//! not parameters, whatever their type; quantized weights, scales and zero points are.
+//! not parameters, whatever their type; neither are BatchNormalization's running mean and
+//! variance (buffers, as torchvision counts them); quantized weights, scales and zero points are.
 //! Subgraph tensors are attributed to the node that owns the subgraph.
 
 use crate::model::graph::{Graph, NodeId};
@@ -26,6 +27,8 @@ pub fn index_slot(op: &str, slot: usize) -> bool {
         "If" => slot == 0,
         "NonMaxSuppression" => slot >= 2,
         "Shape" | "Size" => true,
+        // running mean and variance: statistics (buffers), not learnable parameters
+        "BatchNormalization" => slot == 3 || slot == 4,
         _ => false,
     }
 }

@@ -178,7 +178,7 @@ pub fn classify(flops: f64, bytes: f64, d: &Device) -> NodeRoofline {
     NodeRoofline {
         bound,
         time_s,
-        attainable_gflops: (time_s > 0.0).then(|| flops / time_s / 1e9),
+        attainable_gflops: (time_s > 0.0).then(|| flops / time_s / 1e9 + 0.0),
     }
 }
 
@@ -203,7 +203,10 @@ pub fn apply(p: &mut Profile, d: &Device) {
     for n in &mut p.nodes {
         symbols.extend(n.flops.symbols());
         symbols.extend(n.mem_access_bytes.symbols());
-        let (f, b) = (n.flops.approx().max(0.0), n.mem_access_bytes.approx().max(0.0));
+        let (f, b) = (
+            n.flops.approx().max(0.0),
+            n.mem_access_bytes.approx().max(0.0),
+        );
         let nr = classify(f, b, d);
         r.time_s += nr.time_s;
         r.compute_time_s += f / (d.peak_gflops * 1e9);

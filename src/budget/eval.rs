@@ -361,18 +361,18 @@ fn at_node(p: &Path, n: &NodeReport) -> Location {
     }
 }
 
-/// " by 481,080,320 (6.01% over)" / " by 18,919,680".
-fn verdict(value: i128, limit: i128, unit: &str, key: &str, source: &str) -> String {
+/// "8,481,080,320 FLOPs, over the limit 8,000,000,000 (--max-flops) by 481,080,320 (6.01%)".
+fn verdict(value: i128, limit: i128, unit: &str, source: &str) -> String {
     if value <= limit {
         format!(
-            "{} {unit}, within {key} {} ({source}) by {}",
+            "{} {unit}, within the limit {} ({source}) by {}",
             group(value),
             group(limit),
             group(limit - value)
         )
     } else {
         format!(
-            "{} {unit} exceeds {key} {} ({source}) by {} ({})",
+            "{} {unit}, over the limit {} ({source}) by {} ({})",
             group(value),
             group(limit),
             group(value - limit),
@@ -390,7 +390,7 @@ fn total_check(m: Metric, l: &Limit, value: i128) -> Check {
         margin: limit - value,
         pass: value <= limit,
         source: l.source.clone(),
-        message: verdict(value, limit, m.unit(), m.key(), &l.source),
+        message: verdict(value, limit, m.unit(), &l.source),
         matched: None,
     }
 }
@@ -428,18 +428,21 @@ fn node_check(
     let (value, message) = match worst {
         None => (0, format!("no {what}")),
         Some((n, v)) => {
-            let key = &name;
             let mut s = format!(
                 "{} '{}' ({}): {}",
-                if over.is_empty() { "largest" } else { "node" },
+                if over.is_empty() {
+                    "largest node"
+                } else {
+                    "node"
+                },
                 n.name,
                 n.op_type,
-                verdict(v, limit, m.unit(), key, &l.source)
+                verdict(v, limit, m.unit(), &l.source)
             );
             if !over.is_empty() {
                 let shown: Vec<String> = over.iter().take(5).map(|s| format!("'{s}'")).collect();
                 s.push_str(&format!(
-                    "; {} of {} {what}s over: {}{}",
+                    "; {} of {} over: {}{}",
                     over.len(),
                     vals.len(),
                     shown.join(", "),
@@ -557,7 +560,11 @@ pub fn evaluate(model: &Path, eff: &Effective, ctx: &Ctx) -> Result<ModelReport>
         }
     }
     for (glob, matcher, ls) in &eff.node {
-        let nodes: Vec<&NodeReport> = p.nodes.iter().filter(|n| matcher.is_match(&n.name)).collect();
+        let nodes: Vec<&NodeReport> = p
+            .nodes
+            .iter()
+            .filter(|n| matcher.is_match(&n.name))
+            .collect();
         for (m, l) in ls {
             checks.push(node_check(
                 format!("node[{glob}].{}", m.key()),
@@ -657,7 +664,7 @@ fn compare(
             });
         }
     }
-    grown.sort_by(|a, b| b.growth.cmp(&a.growth));
+    grown.sort_by_key(|g| std::cmp::Reverse(g.growth));
     grown.truncate(5);
 
     let source = format!("--baseline {}", bpath.display());
@@ -712,14 +719,25 @@ mod tests {
 
     #[test]
     fn parses_printed_counts() {
-        for s in ["8195202560*N", "1000*N + 24", "2*N^2 - N", "-N", "7", "0", "N*seq + 3*N"] {
+        for s in [
+            "8195202560*N",
+            "1000*N + 24",
+            "2*N^2 - N",
+            "-N",
+            "7",
+            "0",
+            "N*seq + 3*N",
+        ] {
             let c = parse_count(s).unwrap_or_else(|| panic!("{s}"));
             let again = parse_count(&c.to_string()).unwrap();
             assert_eq!(c, again, "{s}");
         }
         assert_eq!(parse_count("2*N^2 - N").unwrap().to_string(), "2*N^2 - N");
         let b = HashMap::from([("N".to_string(), 3)]);
-        assert_eq!(parse_count("1000*N + 24").unwrap().bind(&b).as_int(), Some(3024));
+        assert_eq!(
+            parse_count("1000*N + 24").unwrap().bind(&b).as_int(),
+            Some(3024)
+        );
         for bad in ["", "N +", "2**N", "3N", "N^0", "a.b"] {
             assert!(parse_count(bad).is_none(), "{bad}");
         }

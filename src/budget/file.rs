@@ -279,7 +279,12 @@ fn node_limits(r: &RawNodeLimits, path: &str, src: &str) -> Vec<Limit> {
 fn glob_of(g: &Spanned<String>, literal_sep: bool, path: &str, src: &str) -> Result<GlobMatcher> {
     let text = g.get_ref();
     if text.is_empty() {
-        return Err(at_line(path, src, g.span().start, "glob: empty glob".into()));
+        return Err(at_line(
+            path,
+            src,
+            g.span().start,
+            "glob: empty glob".into(),
+        ));
     }
     let built = if literal_sep {
         GlobBuilder::new(text).literal_separator(true).build()
@@ -500,7 +505,10 @@ mod tests {
             "b.toml:4: unknown field `max_flop`, expected one of `max_flops`, `max_macs`, `max_params`, `max_param_bytes`, `max_activation_bytes`"
         );
         let e = err("max_params = 1\nmax_flops = \"8.5X\"\n");
-        assert!(e.starts_with("b.toml:2: max_flops: '8.5X': unknown unit 'X'"), "{e}");
+        assert!(
+            e.starts_with("b.toml:2: max_flops: '8.5X': unknown unit 'X'"),
+            "{e}"
+        );
         let e = err("[[node]]\nglob = \"a[\"\nmax_flops = 1\n");
         assert!(e.starts_with("b.toml:2: glob: bad glob 'a['"), "{e}");
         let e = err("[[node]]\nglob = \"a\"\n");
@@ -508,7 +516,10 @@ mod tests {
         let e = err("max_flops = 1\n[dims]\nN = 0\n");
         assert_eq!(e, "b.toml:3: N: dims must be positive, found 0");
         let e = err("max_param_bytes = -1\n");
-        assert!(e.starts_with("b.toml:1: max_param_bytes: -1: must not be negative"), "{e}");
+        assert!(
+            e.starts_with("b.toml:1: max_param_bytes: -1: must not be negative"),
+            "{e}"
+        );
     }
 
     #[test]

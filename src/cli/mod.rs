@@ -6,11 +6,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::{profile, ProfileOptions};
+use crate::analysis::roofline::{self, Device};
+use crate::analysis::training::{self, Optimizer, TrainDtype, TrainOptions};
+use crate::analysis::{profile_model, ProfileOptions};
 use crate::error::{Error, Result};
 use crate::model::graph::sanitize_symbol;
 use crate::model::shapes::ShapeOptions;
-use crate::report::{json, tabular, Format, GroupBy, ReportOptions};
+use crate::report::graph::{self, ColorBy};
+use crate::report::{json, tabular, Column, Format, GroupBy, ReportOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,8 +28,20 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a synthesized model (ResNet/ResNeXt) as ONNX.
+    #[command(subcommand)]
+    Synth(SynthCommand),
     /// Per-node FLOPs, MACs, parameters and grouped-conv savings of a model.
     Profile(ProfileArgs),
+    /// Check models against budgets (FLOPs, MACs, params, bytes, growth against a baseline);
+    /// exit 0 within budget, 1 over, 2 on an error.
+    Check(crate::budget::CheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SynthCommand {
+    /// ResNet / ResNeXt (torchvision's architecture): C = 1, D = 64 is ResNet.
+    Resnext(crate::synth::SynthResnextArgs),
 }
 
 /// Options shared by every command that reads a model's shapes.
@@ -107,6 +122,36 @@ pub struct ProfileArgs {
     /// Fail (exit 2) on unknown ops or nodes that cannot be costed.
     #[arg(long)]
     pub strict: bool,
+    /// Opt-in table columns: `memory` (activation bytes, memory access, FLOP/byte, live bytes).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "SET")]
+    pub columns: Vec<Column>,
+    /// Roofline estimate on a preset device: laptop-cpu, server-cpu, jetson-orin, a100, a100-fp16.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["peak_gflops", "bandwidth_gbs"])]
+    pub device: Option<String>,
+    /// Roofline estimate on a custom device: peak GFLOP/s (with --bandwidth-gbs).
+    #[arg(long, value_name = "X", requires = "bandwidth_gbs")]
+    pub peak_gflops: Option<f64>,
+    /// Memory bandwidth in GB/s (with --peak-gflops).
+    #[arg(long, value_name = "Y", requires = "peak_gflops")]
+    pub bandwidth_gbs: Option<f64>,
+    /// Also write the roofline plot as SVG to FILE (needs --device or --peak-gflops).
+    #[arg(long, value_name = "FILE")]
+    pub roofline_svg: Option<PathBuf>,
+    /// Training budget per step: memory (weights, gradients, optimizer state, activations) and FLOPs.
+    #[arg(long)]
+    pub train: bool,
+    /// Optimizer for --train.
+    #[arg(long, value_enum, default_value_t = Optimizer::Adam, requires = "train")]
+    pub optimizer: Optimizer,
+    /// Batch size for --train: binds the inputs' symbolic leading dim (e.g. N).
+    #[arg(long, value_name = "B", requires = "train")]
+    pub batch: Option<i64>,
+    /// Training precision for --train (mixed: fp16 weights/grads, fp32 master and state).
+    #[arg(long, value_enum, default_value_t = TrainDtype::Fp32, requires = "train")]
+    pub dtype: TrainDtype,
+    /// What colours the nodes with --format dot|svg (`mac` = memory access cost).
+    #[arg(long, value_enum, default_value_t = ColorBy::Flops)]
+    pub color_by: ColorBy,
 }
 
 /// What a command produced: the text for stdout and the exit code (0, or 1 for a failed check).
@@ -118,24 +163,69 @@ pub struct Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Profile(a) => run_profile(&a),
+        Command::Synth(SynthCommand::Resnext(a)) => Ok(Outcome {
+            stdout: crate::synth::run_synth(&a)? + "\n",
+            code: 0,
+        }),
+        Command::Check(a) => crate::budget::run_check(&a),
     }
 }
 
 fn run_profile(a: &ProfileArgs) -> Result<Outcome> {
-    let opts = ProfileOptions {
+    let mut opts = ProfileOptions {
         shapes: a.shapes.to_options()?,
         strict: a.strict,
     };
-    let p = profile(&a.model, &opts)?;
+    let device = match (&a.device, a.peak_gflops, a.bandwidth_gbs) {
+        (Some(name), _, _) => Some(Device::preset(name)?),
+        (None, Some(p), Some(b)) => Some(Device::custom(p, b)?),
+        _ => None,
+    };
+    if a.roofline_svg.is_some() && device.is_none() {
+        return Err(Error::usage(
+            "--roofline-svg",
+            "needs a device: --device NAME, or --peak-gflops X --bandwidth-gbs Y",
+        ));
+    }
+    let model = crate::model::load(&a.model)?;
+    let mut batch_notes = vec![];
+    if let (true, Some(b)) = (a.train, a.batch) {
+        batch_notes = training::bind_batch(&model, &mut opts.shapes, b)?;
+    }
+    let mut p = profile_model(&model, &opts)?;
+    p.warnings.extend(batch_notes);
+    if let Some(d) = &device {
+        roofline::apply(&mut p, d);
+    }
+    if a.train {
+        training::apply(
+            &mut p,
+            &TrainOptions {
+                optimizer: a.optimizer,
+                dtype: a.dtype,
+                batch: a.batch,
+            },
+        );
+    }
+    if let Some(path) = &a.roofline_svg {
+        let plot = graph::roofline_svg(&p).expect("roofline applied");
+        std::fs::write(path, plot).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let r = ReportOptions {
         group_by: a.group_by,
         top: a.top,
+        columns: a.columns.clone(),
     };
     let stdout = match a.format {
         Format::Table => tabular::table(&p, &r),
         Format::Json => json::render(&p),
         Format::Csv => tabular::csv(&p, &r),
         Format::Md => tabular::markdown(&p, &r),
+        Format::Dot => graph::dot(&model, &p, a.color_by),
+        Format::Svg => graph::svg(&graph::dot(&model, &p, a.color_by))?,
     };
     Ok(Outcome { stdout, code: 0 })
 }

@@ -144,6 +144,11 @@ impl Model {
                     ),
                 ));
             }
+            if loc == "<none>" {
+                missing.push(t.name.clone());
+                *missing_files.entry(loc).or_default() += 1;
+                return Ok(());
+            }
             let full = dir.join(p);
             let size = *sizes
                 .entry(full.clone())
@@ -171,6 +176,12 @@ impl Model {
             visit(t, &mut missing)?;
         }
         for (f, n) in &missing_files {
+            if f == "<none>" {
+                self.warnings.push(format!(
+                    "weights absent: a graph-only model ({n} tensors carry dims only); costs need dims only"
+                ));
+                continue;
+            }
             self.warnings.push(format!(
                 "weights absent: external data file '{}' is missing ({n} tensors); costs need dims only",
                 dir.join(f).display()

@@ -3,6 +3,7 @@
 //! format is one short function. Human units appear only in the table and Markdown; every
 //! machine format carries exact integers (or symbolic expressions).
 
+pub mod graph;
 pub mod json;
 pub mod tabular;
 
@@ -14,6 +15,17 @@ pub enum Format {
     Json,
     Csv,
     Md,
+    /// The graph in Graphviz DOT, nodes coloured by `--color-by`.
+    Dot,
+    /// The same graph rendered to SVG by Graphviz's `dot`.
+    Svg,
+}
+
+/// Opt-in columns of the node tables (`--columns`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Column {
+    /// Activation bytes, memory access, FLOP/byte, live activation bytes.
+    Memory,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -28,6 +40,8 @@ pub enum GroupBy {
 pub struct ReportOptions {
     pub group_by: GroupBy,
     pub top: Option<usize>,
+    /// Opt-in columns (`--columns memory`).
+    pub columns: Vec<Column>,
 }
 
 /// 3 significant digits with an SI suffix: 3.63 G, 25.5 M, 812 k, 17.

@@ -2,7 +2,8 @@
 
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 
-use super::{human, percent, shape_str, GroupBy, ReportOptions};
+use super::graph::human_time;
+use super::{human, percent, shape_str, Column, GroupBy, ReportOptions};
 use crate::analysis::profile::Rollup;
 use crate::analysis::{NodeReport, Profile};
 use crate::sym::Count;
@@ -111,6 +112,151 @@ fn main_rows(p: &Profile, o: &ReportOptions) -> (Vec<&'static str>, Vec<Row>) {
     }
 }
 
+/// The node rows in display order (--top keeps the K with the most FLOPs).
+fn node_list<'a>(p: &'a Profile, o: &ReportOptions) -> Vec<&'a NodeReport> {
+    let mut nodes: Vec<&NodeReport> = p.nodes.iter().collect();
+    if let Some(k) = o.top {
+        nodes.sort_by(|a, b| b.flops.approx().total_cmp(&a.flops.approx()));
+        nodes.truncate(k);
+    }
+    nodes
+}
+
+/// Opt-in node columns as (table header, CSV header): `--columns memory`, and the roofline
+/// columns when the profile carries a roofline estimate.
+fn extra_header(p: &Profile, o: &ReportOptions) -> Vec<(&'static str, &'static str)> {
+    let mut h = vec![];
+    if o.columns.contains(&Column::Memory) {
+        h.extend([
+            ("act. bytes", "activation_bytes"),
+            ("memory access", "mem_access_bytes"),
+            ("FLOP/byte", "intensity"),
+            ("live bytes", "live_bytes"),
+        ]);
+    }
+    if p.roofline.is_some() {
+        h.extend([("bound", "bound"), ("est. time", "time_s")]);
+    }
+    h
+}
+
+/// The opt-in cells of a node as (exact, human), in `extra_header` order.
+fn extra_cells(n: &NodeReport, p: &Profile, o: &ReportOptions) -> Vec<(String, String)> {
+    let mut c = vec![];
+    if o.columns.contains(&Column::Memory) {
+        let intensity = n.intensity.map(|i| i.to_string()).unwrap_or_default();
+        let intensity_h = n.intensity.map(|i| format!("{i:.2}")).unwrap_or("-".into());
+        c.extend([
+            (n.activation_bytes.to_string(), human(&n.activation_bytes)),
+            (n.mem_access_bytes.to_string(), human(&n.mem_access_bytes)),
+            (intensity, intensity_h),
+            (n.live_bytes.to_string(), human(&n.live_bytes)),
+        ]);
+    }
+    if p.roofline.is_some() {
+        match &n.roofline {
+            Some(r) => c.extend([
+                (r.bound.as_str().to_string(), r.bound.as_str().to_string()),
+                (r.time_s.to_string(), human_time(r.time_s)),
+            ]),
+            None => c.extend([(String::new(), "-".into()), (String::new(), "-".into())]),
+        }
+    }
+    c
+}
+
+/// Summary lines of the opt-in sections: memory (`--columns memory`), roofline, training.
+fn extra_summary(p: &Profile, o: &ReportOptions) -> Vec<String> {
+    let mut out = vec![];
+    if let (true, Some(m)) = (o.columns.contains(&Column::Memory), &p.memory) {
+        let by: Vec<String> = m
+            .weight_bytes_by_dtype
+            .iter()
+            .map(|(k, v)| format!("{k} {}", human(v)))
+            .collect();
+        out.push(format!(
+            "Memory: {} bytes of weights ({}); peak live activations {} bytes at {} (step {} of {}); weights + peak {} bytes",
+            human(&m.weight_bytes),
+            if by.is_empty() { "none".into() } else { by.join(", ") },
+            human(&m.peak_activation_bytes),
+            m.peak_node.as_deref().unwrap_or("-"),
+            m.peak_step.map(|s| (s + 1).to_string()).unwrap_or("-".into()),
+            p.nodes.len(),
+            human(&m.inference_bytes),
+        ));
+        out.push(format!(
+            "Memory access: {} bytes read + written, {} bytes/FLOP ({} FLOP/byte)",
+            human(&m.mem_access_bytes),
+            m.bytes_per_flop
+                .map(|b| format!("{b:.4}"))
+                .unwrap_or("-".into()),
+            p.totals
+                .intensity
+                .map(|i| format!("{i:.2}"))
+                .unwrap_or("-".into()),
+        ));
+        let g = &m.grouped_conv;
+        if g.count > 0 {
+            out.push(format!(
+                "Grouped convs memory access: {} bytes for {} FLOPs ({} bytes/FLOP) vs dense {} bytes for {} FLOPs ({} bytes/FLOP)",
+                human(&g.mem_access_bytes),
+                human(&g.flops),
+                g.bytes_per_flop.map(|b| format!("{b:.4}")).unwrap_or("-".into()),
+                human(&g.dense_mem_access_bytes),
+                human(&g.dense_flops),
+                g.dense_bytes_per_flop.map(|b| format!("{b:.4}")).unwrap_or("-".into()),
+            ));
+        }
+    }
+    if let Some(r) = &p.roofline {
+        out.push(format!(
+            "Roofline ({}): peak {} GFLOP/s, {} GB/s, ridge {:.2} FLOP/byte; estimated {} ({:.1} GFLOP/s attained); {} compute-bound, {} memory-bound nodes ({} in memory-bound nodes)",
+            r.device,
+            r.peak_gflops,
+            r.bandwidth_gbs,
+            r.ridge_flops_per_byte,
+            human_time(r.time_s),
+            r.attainable_gflops.unwrap_or(0.0),
+            r.compute_bound_nodes,
+            r.memory_bound_nodes,
+            human_time(r.memory_bound_time_s),
+        ));
+    }
+    if let Some(t) = &p.training {
+        let b = &t.bytes;
+        let f = &t.flops;
+        out.push(format!(
+            "Training ({}, {}, batch {}): {} trainable params, {} bytes/param + activations",
+            t.optimizer.name(),
+            t.dtype.name(),
+            t.batch
+                .map(|b| b.to_string())
+                .unwrap_or("as profiled".into()),
+            human(&t.trainable_params),
+            t.bytes_per_param,
+        ));
+        out.push(format!(
+            "  memory: weights {} + gradients {} + master {} + optimizer state {} + activations {} = {} bytes (16 B/param rule of thumb: {})",
+            human(&b.weights),
+            human(&b.gradients),
+            human(&b.master_weights),
+            human(&b.optimizer_state),
+            human(&b.activations),
+            human(&b.total),
+            human(&t.rule_of_thumb_bytes),
+        ));
+        out.push(format!(
+            "  FLOPs per step: forward {} + backward {} + optimizer {} ({}/param) = {}",
+            human(&f.forward),
+            human(&f.backward),
+            human(&f.optimizer),
+            t.optimizer_flops_per_param,
+            human(&f.total),
+        ));
+    }
+    out
+}
+
 pub fn csv(p: &Profile, o: &ReportOptions) -> String {
     let (header, rows) = main_rows(p, o);
     let mut w = csv::Writer::from_writer(vec![]);
@@ -128,6 +274,12 @@ pub fn csv(p: &Profile, o: &ReportOptions) -> String {
                 "dense_params",
             ]
             .map(String::from),
+        );
+        header.extend(
+            extra_header(p, o)
+                .into_iter()
+                .filter(|h| h.1 != "activation_bytes")
+                .map(|h| h.1.to_string()),
         );
     }
     w.write_record(&header).expect("csv header");
@@ -150,6 +302,14 @@ pub fn csv(p: &Profile, o: &ReportOptions) -> String {
                 opt(&n.dense_flops),
                 opt(&n.dense_params),
             ]);
+            let names = extra_header(p, o);
+            rec.extend(
+                extra_cells(n, p, o)
+                    .into_iter()
+                    .zip(names)
+                    .filter(|(_, h)| h.1 != "activation_bytes")
+                    .map(|(c, _)| c.0),
+            );
         }
         w.write_record(&rec).expect("csv row");
     }
@@ -161,7 +321,14 @@ fn md_escape(s: &str) -> String {
 }
 
 pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
-    let (header, rows) = main_rows(p, o);
+    let (mut header, mut rows) = main_rows(p, o);
+    if o.group_by == GroupBy::Node {
+        header.extend(extra_header(p, o).into_iter().map(|h| h.0));
+        for (r, n) in rows.iter_mut().zip(node_list(p, o)) {
+            r.human
+                .extend(extra_cells(n, p, o).into_iter().map(|c| c.1));
+        }
+    }
     let mut s = String::new();
     s.push_str(&format!("| {} |\n", header.join(" | ")));
     s.push_str(&format!(
@@ -169,7 +336,7 @@ pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
         header
             .iter()
             .enumerate()
-            .map(|(i, _)| if i < 3 && header.len() == 7 || i == 0 {
+            .map(|(i, _)| if i < 3 && header.len() >= 7 || i == 0 {
                 "---|"
             } else {
                 "---:|"
@@ -202,6 +369,9 @@ pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
             g.count, human(&g.flops), human(&g.dense_flops), human(&g.saved_flops), human(&g.params), human(&g.dense_params), human(&g.saved_params)
         ));
     }
+    for line in extra_summary(p, o) {
+        s.push_str(&format!("\n{}\n", md_escape(line.trim_start())));
+    }
     for u in &p.unknown {
         s.push_str(&format!(
             "\n- unknown: `{}` ({}): {}",
@@ -232,7 +402,14 @@ fn new_table(header: &[&str]) -> Table {
 }
 
 pub fn table(p: &Profile, o: &ReportOptions) -> String {
-    let (header, rows) = main_rows(p, o);
+    let (mut header, mut rows) = main_rows(p, o);
+    if o.group_by == GroupBy::Node {
+        header.extend(extra_header(p, o).into_iter().map(|h| h.0));
+        for (r, n) in rows.iter_mut().zip(node_list(p, o)) {
+            r.human
+                .extend(extra_cells(n, p, o).into_iter().map(|c| c.1));
+        }
+    }
     let mut out = String::new();
     out.push_str(&format!("{}\n", p.model.path));
     let numeric_from = if o.group_by == GroupBy::Node { 3 } else { 1 };
@@ -298,6 +475,10 @@ pub fn table(p: &Profile, o: &ReportOptions) -> String {
             human(&g.dense_params),
             human(&g.saved_params)
         ));
+    }
+    for line in extra_summary(p, o) {
+        out.push_str(&line);
+        out.push('\n');
     }
     for u in &p.unknown {
         out.push_str(&format!(
