@@ -1,7 +1,9 @@
 //! All integration tests, compiled into one binary.
 
 mod bad_input;
+mod check;
 mod cli;
 mod common;
+mod memory;
 mod models;
 mod ops;

@@ -56,8 +56,8 @@ pub struct BaselineReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelReport {
     pub path: String,
-    pub pass: bool,
     pub checks: Vec<Check>,
+    pub pass: bool,
     pub baseline: Option<BaselineReport>,
     pub notes: Vec<String>,
 }

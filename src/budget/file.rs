@@ -482,7 +482,8 @@ pub fn relative(model: &Path) -> String {
     s.to_string()
 }
 
-/// Applies the command line's limits and dims over the file's (the command line wins).
+/// Applies the command line's `--max-*` limits over the file's (the command line wins; its
+/// `--dim` bindings win the same way, in `eval::evaluate`).
 pub fn with_cli(mut e: Effective, limits: &[Limit]) -> Effective {
     for l in limits {
         e.model.insert(l.metric, l.clone());

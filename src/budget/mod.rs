@@ -146,6 +146,7 @@ pub struct CheckArgs {
     /// Count nodes that cannot be costed as 0 FLOPs/MACs instead of failing (exit 2).
     #[arg(long)]
     pub allow_unknown: bool,
+    /// Output: a table, JSON, JUnit XML, GitHub Actions annotations, or Markdown.
     #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
     pub format: CheckFormat,
 }

@@ -48,6 +48,9 @@ pub fn load(path: &Path) -> Result<Model> {
         // SAFETY: the map is read-only; a file truncated under us by another process could fault,
         // the usual caveat of every memory-mapped model loader.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        // Only tensor headers are read: no readahead of the weights between them.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         Bytes::from_owner(map)
     };
     load_bytes(path, bytes)

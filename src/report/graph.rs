@@ -248,6 +248,25 @@ pub fn svg(dot_src: &str) -> Result<String> {
         .map_err(|_| Error::usage("--format svg", "Graphviz's `dot` wrote invalid UTF-8"))
 }
 
+/// A decade tick: `0.01`, `0.1`, `1`, `10`, `1.00k`.
+fn tick(d: f64) -> String {
+    if d < 1.0 {
+        format!("{}", (d * 1e6).round() / 1e6)
+    } else {
+        human_f(d).replace(' ', "")
+    }
+}
+
+/// At most `n` characters, with an ellipsis in front when cut.
+fn tail(s: &str, n: usize) -> String {
+    let c: Vec<char> = s.chars().collect();
+    if c.len() <= n {
+        s.to_string()
+    } else {
+        format!("…{}", c[c.len() - (n - 1)..].iter().collect::<String>())
+    }
+}
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -361,7 +380,7 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
             r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             h - b,
             h - b + 18.0,
-            human_f(d).replace(' ', "")
+            tick(d)
         );
         d *= 10.0;
     }
@@ -374,11 +393,7 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
             w - rt,
             l - 6.0,
             y + 4.0,
-            if d < 1.0 {
-                format!("{d}")
-            } else {
-                human_f(d).replace(' ', "")
-            }
+            tick(d)
         );
         d *= 10.0;
     }
@@ -440,9 +455,15 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
         } else {
             "#e6550d"
         };
+        // grouped convs get a black ring
+        let (stroke, sw) = if n.dense_flops.is_some() {
+            ("black", 1.5)
+        } else {
+            (fill, 1.0)
+        };
         let _ = writeln!(
             s,
-            r##"<circle cx="{:.1}" cy="{:.1}" r="{rad:.1}" fill="{fill}" fill-opacity="0.55" stroke="{fill}"><title>{} ({}): {:.2} FLOP/byte, {} FLOPs, {} bytes, {}, {}-bound</title></circle>"##,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="{rad:.1}" fill="{fill}" fill-opacity="0.55" stroke="{stroke}" stroke-width="{sw}"><title>{} ({}): {:.2} FLOP/byte, {} FLOPs, {} bytes, {}, {}-bound</title></circle>"##,
             px(i),
             py(perf),
             xml_escape(&n.name),
@@ -452,20 +473,6 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
             human(&n.mem_access_bytes),
             human_time(time),
             bound.as_str()
-        );
-    }
-    // the three nodes that take longest, labelled
-    for &k in order.iter().take(3) {
-        let (n, i, perf, time, _) = pts[k];
-        let name = n.name.rsplit('/').nth(1).unwrap_or(&n.name);
-        let _ = writeln!(
-            s,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#333">{} {} ({:.0}%)</text>"##,
-            px(i) + 8.0,
-            py(perf) + 14.0,
-            xml_escape(name),
-            xml_escape(&n.op_type),
-            100.0 * time / total_t
         );
     }
     if let (Some(i), Some(perf)) = (total_i, total_perf) {
@@ -487,14 +494,20 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
     }
     // legend
     let lx = w - rt + 16.0;
-    let items: [(&str, String); 3] = [
+    let items: [(&str, String); 4] = [
         ("#e6550d", "compute-bound node".into()),
         ("#2b8cbe", "memory-bound node".into()),
+        ("ring", "grouped conv".into()),
         ("black", "whole model".into()),
     ];
     for (k, (c, txt)) in items.iter().enumerate() {
         let y = t + 14.0 + 22.0 * k as f64;
-        if *c == "black" {
+        if *c == "ring" {
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{lx:.1}" cy="{y:.1}" r="7" fill="white" stroke="black" stroke-width="1.5"/>"#
+            );
+        } else if *c == "black" {
             let _ = writeln!(
                 s,
                 r#"<polygon points="{lx:.1},{:.1} {:.1},{y:.1} {lx:.1},{:.1} {:.1},{y:.1}" fill="black"/>"#,
@@ -517,22 +530,27 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
             xml_escape(txt)
         );
     }
-    let notes = [
+    let mut notes = vec![
         "circle area ~ share of the".to_string(),
         "estimated time".to_string(),
-        format!("{skipped} nodes without FLOPs"),
-        "are not drawn".to_string(),
+        format!("not drawn (no FLOPs): {skipped}"),
         format!(
-            "memory-bound time {:.0}%",
+            "time in memory-bound nodes: {:.0}%",
             100.0 * r.memory_bound_time_s / total_t
         ),
+        String::new(),
+        "longest nodes:".to_string(),
     ];
+    for &k in order.iter().take(5) {
+        let (n, _, _, time, _) = pts[k];
+        notes.push(format!("{:.1}% {}", 100.0 * time / total_t, tail(&n.name, 26)));
+    }
     for (k, txt) in notes.iter().enumerate() {
         let _ = writeln!(
             s,
             r##"<text x="{:.1}" y="{:.1}" fill="#444" font-size="11">{}</text>"##,
             lx - 7.0,
-            t + 100.0 + 16.0 * k as f64,
+            t + 122.0 + 16.0 * k as f64,
             xml_escape(txt)
         );
     }
