@@ -50,6 +50,10 @@ pub enum Error {
         op_type: String,
         domain: String,
     },
+    #[error("{path}: tract cannot run the model: {reason}")]
+    Run { path: String, reason: String },
+    #[error(transparent)]
+    Post(#[from] crate::post::PostError),
     #[error(transparent)]
     Synth(#[from] crate::synth::SynthError),
     #[error("bad argument {arg}: {message}")]

@@ -7,10 +7,13 @@
 pub mod analysis;
 pub mod budget;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod post;
 pub mod report;
+pub mod runtime;
 pub mod sym;
 pub mod synth;
 

@@ -119,7 +119,7 @@ impl Count {
     }
     /// A float for ratios and human units (symbols taken as 1).
     pub fn approx(&self) -> f64 {
-        self.terms.values().map(|c| *c as f64).sum()
+        self.terms.values().map(|c| *c as f64).sum::<f64>() + 0.0
     }
 }
 

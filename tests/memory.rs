@@ -258,6 +258,15 @@ fn batch_conflicts_with_a_different_dim_binding() {
     opts.shapes.dims.insert("B".into(), 2);
     assert!(training::bind_batch(&m, &mut opts.shapes, 4).is_err());
     assert!(training::bind_batch(&m, &mut opts.shapes, 0).is_err());
+    // An input exported with a fixed batch of 1 is re-shaped: conv(4) takes x[1,8,16,16].
+    let c = onnxscope::model::load_bytes(Path::new("c.onnx"), to_bytes(&conv(4)).into()).unwrap();
+    let mut opts = ProfileOptions::default();
+    opts.shapes.use_tract = true;
+    let notes = training::bind_batch(&c, &mut opts.shapes, 3).unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(opts.shapes.inputs["x"], [3, 8, 16, 16]);
+    let p = onnxscope::analysis::profile_model(&c, &opts).unwrap();
+    assert_eq!(int(&p.totals.flops), 3 * 35 * 2048);
 }
 
 /// A = x[64,64] · W[64,64], then Relu.
@@ -441,7 +450,7 @@ fn cli_flags_add_json_keys_and_columns() {
     assert!(v["nodes"][0]["intensity"].is_f64());
     assert_eq!(v["roofline"]["device"], "jetson-orin");
     assert!(v["nodes"][0]["roofline"]["bound"].is_string());
-    // tiny_cnn has a fixed batch of 1: --batch 2 re-shapes it, doubling every activation.
+    // tiny_cnn's input is [N,3,8,8]: --batch 2 binds N = 2, doubling the 23,376 FLOPs at N=1.
     assert_eq!(v["training"]["batch"], 2);
     assert_eq!(v["training"]["optimizer"], "sgd");
     assert_eq!(v["training"]["flops"]["forward"], 2 * 23_376);

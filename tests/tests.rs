@@ -4,6 +4,7 @@ mod bad_input;
 mod check;
 mod cli;
 mod common;
+mod compare;
 mod memory;
 mod models;
 mod ops;

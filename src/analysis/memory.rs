@@ -20,7 +20,7 @@
 //! **Names.** In onnxscope "MACs" (`macs`) are multiply-accumulates; the memory quantity is
 //! `mem_access_bytes` ("memory access" in tables).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -167,20 +167,6 @@ pub fn ratio(num: &Count, den: &Count) -> Option<f64> {
     }
 }
 
-/// Names of outer-scope tensors a subgraph (or its own subgraphs) reads.
-fn outer_names(g: &Graph, out: &mut Vec<String>) {
-    for t in &g.tensors {
-        if t.kind == TensorKind::OuterScope {
-            out.push(t.name.clone());
-        }
-    }
-    for n in &g.nodes {
-        for (_, sg) in &n.subgraphs {
-            outer_names(sg, out);
-        }
-    }
-}
-
 /// Stored parameter tensors by dtype (the parameter rule of `params`, subgraphs included).
 fn weights_by_dtype(
     g: &Graph,
@@ -192,10 +178,9 @@ fn weights_by_dtype(
         if t.consumers.is_empty() {
             continue;
         }
-        if dt::is_integer(stored.data_type)
-            && t.consumers
-                .iter()
-                .all(|(n, slot)| params::index_slot(&g.nodes[*n].op_type, *slot))
+        if t.consumers
+            .iter()
+            .all(|(n, slot)| params::index_slot(&g.nodes[*n].op_type, *slot))
         {
             continue;
         }
@@ -245,42 +230,15 @@ pub fn analyse(
         size[t] = Some(c.clone());
         c
     };
-    // Outer tensors read by each node's subgraphs.
-    let by_name: HashMap<&str, TensorId> = g
-        .tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.as_str(), i))
-        .collect();
-    let mut captured: Vec<Vec<TensorId>> = vec![vec![]; g.nodes.len()];
-    for (id, n) in g.nodes.iter().enumerate() {
-        let mut names = vec![];
-        for (_, sg) in &n.subgraphs {
-            outer_names(sg, &mut names);
-        }
-        let mut ids: Vec<TensorId> = names
-            .iter()
-            .filter_map(|s| by_name.get(s.as_str()).copied())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        captured[id] = ids;
-    }
-
     // Liveness intervals with a difference array over the steps.
     let mut delta: Vec<Count> = vec![Count::zero(); steps + 1];
     let mut interval: Vec<Option<(usize, usize)>> = vec![None; g.tensors.len()];
     let mut last_use: Vec<Option<usize>> = vec![None; g.tensors.len()];
+    // Consumers include the nodes whose subgraphs read the tensor (`implicit_inputs`).
     for (t, tensor) in g.tensors.iter().enumerate() {
         for (n, _) in &tensor.consumers {
             let p = pos[*n];
             last_use[t] = Some(last_use[t].map_or(p, |q: usize| q.max(p)));
-        }
-    }
-    for (id, caps) in captured.iter().enumerate() {
-        for t in caps {
-            let p = pos[id];
-            last_use[*t] = Some(last_use[*t].map_or(p, |q| q.max(p)));
         }
     }
     let mut input_bytes = Count::zero();
@@ -313,11 +271,7 @@ pub fn analyse(
     }
     for &t in &g.inputs {
         let f = &info.facts[t];
-        let elements = f
-            .shape
-            .as_ref()
-            .map(|s| Count::product(s))
-            .unwrap_or_default();
+        let elements = f.shape.as_ref().map(Count::product).unwrap_or_default();
         inputs.push(InputMem {
             name: g.tensors[t].name.clone(),
             dtype: dt::name(f.dtype).to_string(),
@@ -356,7 +310,7 @@ pub fn analyse(
             (Count::zero(), Count::zero())
         } else {
             let mut read: Vec<TensorId> = node.inputs.iter().flatten().copied().collect();
-            read.extend(captured[id].iter().copied());
+            read.extend(node.implicit_inputs.iter().copied());
             read.sort_unstable();
             read.dedup();
             let mut a = Count::sum(&read.iter().map(|t| size_of(*t)).collect::<Vec<_>>());

@@ -2,8 +2,8 @@
 //! activations kept for the backward pass) and FLOPs (forward, backward, optimizer update).
 //!
 //! **Trainable parameters** P: every floating-point parameter of the profile (`memory.
-//! params_by_dtype`; BatchNorm running statistics, where a model keeps them, are included).
-//! Integer (quantized) tensors are not trainable and are left out.
+//! params_by_dtype`, the parameter rule: BatchNorm running statistics are buffers and are not
+//! counted). Integer (quantized) tensors are not trainable and are left out.
 //!
 //! **Memory**, bytes per trainable parameter:
 //!

@@ -28,6 +28,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Non-maximum suppression on saved boxes and scores (.npy).
+    Nms(crate::post::NmsArgs),
+    /// Dice score / loss of a prediction against a target (.npy), MONAI semantics.
+    Dice(crate::post::DiceArgs),
+    /// Several models side by side (or ResNeXt configurations), with deltas.
+    Compare(crate::compare::CompareArgs),
     /// Write a synthesized model (ResNet/ResNeXt) as ONNX.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -163,6 +169,15 @@ pub struct Outcome {
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Profile(a) => run_profile(&a),
+        Command::Nms(a) => Ok(Outcome {
+            stdout: crate::post::run_nms(&a)?,
+            code: 0,
+        }),
+        Command::Dice(a) => Ok(Outcome {
+            stdout: crate::post::run_dice(&a)?,
+            code: 0,
+        }),
+        Command::Compare(a) => crate::compare::run_compare(&a),
         Command::Synth(SynthCommand::Resnext(a)) => Ok(Outcome {
             stdout: crate::synth::run_synth(&a)? + "\n",
             code: 0,

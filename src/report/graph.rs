@@ -96,6 +96,15 @@ pub fn dot(model: &Model, p: &Profile, by: ColorBy) -> String {
         report[*id] = p.nodes.get(k);
     }
     let max = p.nodes.iter().map(|n| by.value(n)).fold(0.0, f64::max);
+    // tensor name → shape text, from the nodes' inputs and outputs
+    let mut shapes: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for n in &p.nodes {
+        for t in n.inputs.iter().chain(n.outputs.iter()) {
+            shapes
+                .entry(t.name.as_str())
+                .or_insert_with(|| shape_str(&t.shape));
+        }
+    }
     let node_attrs = |_, n: (petgraph::graph::NodeIndex, &usize)| -> String {
         let id = *n.weight();
         let node = &g.nodes[id];
@@ -120,12 +129,9 @@ pub fn dot(model: &Model, p: &Profile, by: ColorBy) -> String {
     };
     let edge_attrs = |_, e: petgraph::graph::EdgeReference<'_, usize>| -> String {
         let t = *e.weight();
-        let label = p
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter())
-            .find(|o| o.name == g.tensors[t].name)
-            .map(|o| shape_str(&o.shape))
+        let label = shapes
+            .get(g.tensors[t].name.as_str())
+            .cloned()
             .unwrap_or_default();
         format!("label = \"{}\"", dot_escape(&label))
     };
@@ -161,19 +167,10 @@ pub fn dot(model: &Model, p: &Profile, by: ColorBy) -> String {
     );
     let _ = write!(s, "{body}");
     let shape_of = |t: usize| -> String {
-        let name = &g.tensors[t].name;
-        p.memory
-            .as_ref()
-            .and_then(|m| m.inputs.iter().find(|i| &i.name == name))
-            .map(|i| format!("{} elements", human(&i.elements)))
-            .or_else(|| {
-                p.nodes
-                    .iter()
-                    .flat_map(|n| n.inputs.iter().chain(n.outputs.iter()))
-                    .find(|o| &o.name == name)
-                    .map(|o| shape_str(&o.shape))
-            })
-            .unwrap_or_default()
+        shapes
+            .get(g.tensors[t].name.as_str())
+            .cloned()
+            .unwrap_or_else(|| "?".into())
     };
     for (k, &t) in g.inputs.iter().enumerate() {
         let _ = writeln!(
@@ -543,7 +540,11 @@ pub fn roofline_svg(p: &Profile) -> Option<String> {
     ];
     for &k in order.iter().take(5) {
         let (n, _, _, time, _) = pts[k];
-        notes.push(format!("{:.1}% {}", 100.0 * time / total_t, tail(&n.name, 26)));
+        notes.push(format!(
+            "{:.1}% {}",
+            100.0 * time / total_t,
+            tail(&n.name, 26)
+        ));
     }
     for (k, txt) in notes.iter().enumerate() {
         let _ = writeln!(

@@ -1,0 +1,615 @@
+//! `compare`: several models side by side — totals, per op type, per stage, or node by node (a
+//! model diff) — each value with its delta against the first model, absolute and in percent;
+//! and the ResNeXt grouping study (`--resnext 1x64d,2x40d,...`), built in memory by `synth`.
+//! Rendered as a table, JSON, CSV, Markdown, or a self-contained SVG / HTML bar chart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::analysis::{profile_model, Profile, ProfileOptions};
+use crate::cli::{Outcome, ShapeArgs};
+use crate::error::{Error, Result};
+use crate::report::{human, human_f};
+use crate::sym::Count;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Table,
+    Json,
+    Csv,
+    Md,
+    Svg,
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Total,
+    Op,
+    Stage,
+    Node,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Models to compare; the first is the reference for deltas.
+    pub models: Vec<PathBuf>,
+    /// Compare ResNeXt configurations built in memory, e.g. `1x64d,2x40d,4x24d,8x14d,32x4d`.
+    #[arg(long, value_name = "CxDd,...")]
+    pub resnext: Option<String>,
+    /// Depth of the `--resnext` networks.
+    #[arg(long, default_value_t = 50)]
+    pub depth: u32,
+    /// Also run each model through tract and report the median latency.
+    #[arg(long)]
+    pub measure: bool,
+    /// Runs per model for `--measure` (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    #[arg(long, value_enum, default_value_t = By::Total)]
+    pub by: By,
+    #[command(flatten)]
+    pub shapes: ShapeArgs,
+}
+
+/// One model in a comparison.
+pub struct Entry {
+    pub label: String,
+    pub path: String,
+    pub profile: Profile,
+    /// Median latency in ms, with `--measure`.
+    pub measured_ms: Option<f64>,
+}
+
+/// A row: a key and one value per model (None where the model lacks the key).
+pub struct Row {
+    pub key: String,
+    pub values: Vec<Option<Count>>,
+}
+
+pub struct NodeDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// (name, what changed)
+    pub changed: Vec<(String, String)>,
+}
+
+pub struct Comparison {
+    pub entries: Vec<Entry>,
+    pub by: By,
+    pub rows: Vec<Row>,
+    /// Node-level differences of each model against the first (`--by node`).
+    pub diffs: Vec<NodeDiff>,
+}
+
+fn total_rows(entries: &[Entry]) -> Vec<Row> {
+    type Get = fn(&Profile) -> Option<Count>;
+    let metrics: Vec<(&str, Get)> = vec![
+        ("flops", |p| Some(p.totals.flops.clone())),
+        ("macs", |p| Some(p.totals.macs.clone())),
+        ("params", |p| Some(p.totals.params.clone())),
+        ("param_bytes", |p| Some(p.totals.param_bytes.clone())),
+        ("activation_bytes", |p| {
+            Some(p.totals.activation_bytes.clone())
+        }),
+        ("grouped_conv_saved_flops", |p| {
+            Some(p.totals.grouped_conv.saved_flops.clone())
+        }),
+        ("grouped_conv_saved_params", |p| {
+            Some(p.totals.grouped_conv.saved_params.clone())
+        }),
+        ("mem_access_bytes", |p| {
+            Some(p.totals.mem_access_bytes.clone()).filter(|c| !c.is_zero())
+        }),
+        ("nodes", |p| Some(Count::int(p.totals.nodes as i128))),
+    ];
+    metrics
+        .into_iter()
+        .map(|(k, f)| Row {
+            key: k.to_string(),
+            values: entries.iter().map(|e| f(&e.profile)).collect(),
+        })
+        .filter(|r| r.values.iter().any(Option::is_some))
+        .collect()
+}
+
+fn keyed_rows(entries: &[Entry], get: impl Fn(&Profile) -> Vec<(String, Count)>) -> Vec<Row> {
+    let mut order: Vec<String> = vec![];
+    let mut maps: Vec<HashMap<String, Count>> = vec![];
+    for e in entries {
+        let mut m = HashMap::new();
+        for (k, v) in get(&e.profile) {
+            if !order.contains(&k) {
+                order.push(k.clone());
+            }
+            m.insert(k, v);
+        }
+        maps.push(m);
+    }
+    order
+        .into_iter()
+        .map(|k| Row {
+            values: maps.iter().map(|m| m.get(&k).cloned()).collect(),
+            key: k,
+        })
+        .collect()
+}
+
+fn node_diff(a: &Profile, b: &Profile) -> NodeDiff {
+    let an: BTreeMap<&str, &crate::analysis::NodeReport> =
+        a.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let bn: BTreeMap<&str, &crate::analysis::NodeReport> =
+        b.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let added = b
+        .nodes
+        .iter()
+        .filter(|n| !an.contains_key(n.name.as_str()))
+        .map(|n| n.name.clone())
+        .collect();
+    let removed = a
+        .nodes
+        .iter()
+        .filter(|n| !bn.contains_key(n.name.as_str()))
+        .map(|n| n.name.clone())
+        .collect();
+    let mut changed = vec![];
+    for n in &a.nodes {
+        let Some(m) = bn.get(n.name.as_str()) else {
+            continue;
+        };
+        let mut what = vec![];
+        if n.op_type != m.op_type {
+            what.push(format!("op {} → {}", n.op_type, m.op_type));
+        }
+        let shape = |r: &crate::analysis::NodeReport| {
+            r.outputs
+                .first()
+                .map(|t| crate::report::shape_str(&t.shape))
+                .unwrap_or_default()
+        };
+        if shape(n) != shape(m) {
+            what.push(format!("output {} → {}", shape(n), shape(m)));
+        }
+        if n.group != m.group {
+            what.push(format!("group {:?} → {:?}", n.group, m.group));
+        }
+        if n.flops != m.flops {
+            what.push(format!("flops {} → {}", n.flops, m.flops));
+        }
+        if n.params != m.params {
+            what.push(format!("params {} → {}", n.params, m.params));
+        }
+        if !what.is_empty() {
+            changed.push((n.name.clone(), what.join("; ")));
+        }
+    }
+    NodeDiff {
+        added,
+        removed,
+        changed,
+    }
+}
+
+/// Builds the comparison of profiled entries.
+pub fn compare(entries: Vec<Entry>, by: By) -> Comparison {
+    let rows = match by {
+        By::Total => total_rows(&entries),
+        By::Op => keyed_rows(&entries, |p| {
+            p.by_op_type
+                .iter()
+                .map(|r| (r.key.clone(), r.flops.clone()))
+                .collect()
+        }),
+        By::Stage => keyed_rows(&entries, |p| {
+            p.by_stage
+                .iter()
+                .map(|r| (r.key.clone(), r.flops.clone()))
+                .collect()
+        }),
+        By::Node => keyed_rows(&entries, |p| {
+            p.nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.flops.clone()))
+                .collect()
+        }),
+    };
+    let diffs = if by == By::Node {
+        entries
+            .iter()
+            .skip(1)
+            .map(|e| node_diff(&entries[0].profile, &e.profile))
+            .collect()
+    } else {
+        vec![]
+    };
+    Comparison {
+        entries,
+        by,
+        rows,
+        diffs,
+    }
+}
+
+/// Delta of `v` against `base`, and the percentage (symbols at 1).
+fn delta(base: &Option<Count>, v: &Option<Count>) -> Option<(Count, Option<f64>)> {
+    let (b, v) = (base.as_ref()?, v.as_ref()?);
+    let d = v - b;
+    let pct = (b.approx() != 0.0).then(|| 100.0 * d.approx() / b.approx());
+    Some((d, pct))
+}
+
+fn pct_str(p: Option<f64>) -> String {
+    match p {
+        Some(p) => format!("{p:+.2}%"),
+        None => "-".into(),
+    }
+}
+
+fn signed_human(c: &Count) -> String {
+    match c.as_int() {
+        Some(v) if v > 0 => format!("+{}", human_f(v as f64)),
+        Some(v) => human_f(v as f64),
+        None => human(c),
+    }
+}
+
+fn measured_row(c: &Comparison) -> Option<Vec<f64>> {
+    c.entries.iter().map(|e| e.measured_ms).collect()
+}
+
+pub fn render_table(c: &Comparison, markdown: bool) -> String {
+    let mut header = vec![match c.by {
+        By::Total => "metric".to_string(),
+        By::Op => "op_type (flops)".into(),
+        By::Stage => "stage (flops)".into(),
+        By::Node => "node (flops)".into(),
+    }];
+    for (i, e) in c.entries.iter().enumerate() {
+        header.push(if i == 0 {
+            e.label.clone()
+        } else {
+            format!("{} (Δ, %)", e.label)
+        });
+    }
+    let mut rows: Vec<Vec<String>> = vec![];
+    for r in &c.rows {
+        let mut cells = vec![r.key.clone()];
+        for (i, v) in r.values.iter().enumerate() {
+            let base = v.as_ref().map(human).unwrap_or_else(|| "-".into());
+            if i == 0 {
+                cells.push(base);
+            } else {
+                match delta(&r.values[0], v) {
+                    Some((d, p)) => {
+                        cells.push(format!("{base} ({}, {})", signed_human(&d), pct_str(p)))
+                    }
+                    None => cells.push(base),
+                }
+            }
+        }
+        rows.push(cells);
+    }
+    if let Some(ms) = measured_row(c) {
+        let mut cells = vec!["measured_ms (median)".to_string()];
+        for (i, m) in ms.iter().enumerate() {
+            if i == 0 {
+                cells.push(format!("{m:.2}"));
+            } else {
+                cells.push(format!(
+                    "{m:.2} ({:+.2}, {:+.2}%)",
+                    m - ms[0],
+                    100.0 * (m - ms[0]) / ms[0]
+                ));
+            }
+        }
+        rows.push(cells);
+    }
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!("| {} |\n", header.join(" | ")));
+        out.push_str(&format!("|---|{}\n", "---:|".repeat(header.len() - 1)));
+        for r in &rows {
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+    } else {
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+            .set_header(header.clone());
+        for r in &rows {
+            t.add_row(r.iter().enumerate().map(|(i, s)| {
+                let cell = comfy_table::Cell::new(s);
+                if i > 0 {
+                    cell.set_alignment(comfy_table::CellAlignment::Right)
+                } else {
+                    cell
+                }
+            }));
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    for (i, d) in c.diffs.iter().enumerate() {
+        let label = &c.entries[i + 1].label;
+        out.push_str(&format!(
+            "\n{label} against {}: {} added, {} removed, {} changed\n",
+            c.entries[0].label,
+            d.added.len(),
+            d.removed.len(),
+            d.changed.len()
+        ));
+        for n in &d.added {
+            out.push_str(&format!("  + {n}\n"));
+        }
+        for n in &d.removed {
+            out.push_str(&format!("  - {n}\n"));
+        }
+        for (n, w) in &d.changed {
+            out.push_str(&format!("  ~ {n}: {w}\n"));
+        }
+    }
+    out
+}
+
+pub fn render_json(c: &Comparison) -> Value {
+    let rows: Vec<Value> = c
+        .rows
+        .iter()
+        .map(|r| {
+            let deltas: Vec<Value> = r.values.iter().map(|v| delta(&r.values[0], v).map(|(d, _)| d.to_json()).unwrap_or(Value::Null)).collect();
+            let pcts: Vec<Value> = r.values.iter().map(|v| delta(&r.values[0], v).and_then(|(_, p)| p).map(Value::from).unwrap_or(Value::Null)).collect();
+            json!({
+                "key": r.key,
+                "values": r.values.iter().map(|v| v.as_ref().map(Count::to_json).unwrap_or(Value::Null)).collect::<Vec<_>>(),
+                "delta": deltas,
+                "delta_pct": pcts,
+            })
+        })
+        .collect();
+    let diffs: Vec<Value> = c
+        .diffs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            json!({
+                "model": c.entries[i + 1].label,
+                "added": d.added,
+                "removed": d.removed,
+                "changed": d.changed.iter().map(|(n, w)| json!({"name": n, "change": w})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "models": c.entries.iter().map(|e| json!({"label": e.label, "path": e.path, "measured_ms": e.measured_ms})).collect::<Vec<_>>(),
+        "by": format!("{:?}", c.by).to_lowercase(),
+        "rows": rows,
+        "node_diff": diffs,
+    })
+}
+
+pub fn render_csv(c: &Comparison) -> String {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let mut header = vec!["key".to_string()];
+    for (i, e) in c.entries.iter().enumerate() {
+        header.push(e.label.clone());
+        if i > 0 {
+            header.push(format!("{}_delta", e.label));
+            header.push(format!("{}_delta_pct", e.label));
+        }
+    }
+    w.write_record(&header).expect("csv");
+    for r in &c.rows {
+        let mut rec = vec![r.key.clone()];
+        for (i, v) in r.values.iter().enumerate() {
+            rec.push(v.as_ref().map(|c| c.to_string()).unwrap_or_default());
+            if i > 0 {
+                let d = delta(&r.values[0], v);
+                rec.push(d.as_ref().map(|(d, _)| d.to_string()).unwrap_or_default());
+                rec.push(
+                    d.and_then(|(_, p)| p)
+                        .map(|p| format!("{p:.4}"))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        w.write_record(&rec).expect("csv");
+    }
+    String::from_utf8(w.into_inner().expect("csv")).expect("utf8")
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Grouped bars: one group per metric (FLOPs, MACs, params, memory access, measured ms), one bar
+/// per model, each group scaled to its own maximum, the value written above each bar.
+pub fn render_svg(c: &Comparison) -> String {
+    let totals = total_rows(&c.entries);
+    let mut groups: Vec<(String, Vec<f64>)> = totals
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.key.as_str(),
+                "flops" | "macs" | "params" | "mem_access_bytes"
+            )
+        })
+        .map(|r| {
+            (
+                r.key.clone(),
+                r.values
+                    .iter()
+                    .map(|v| v.as_ref().map(Count::approx).unwrap_or(0.0))
+                    .collect(),
+            )
+        })
+        .collect();
+    if let Some(ms) = measured_row(c) {
+        groups.push(("measured ms".into(), ms));
+    }
+    let colors = [
+        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
+    ];
+    let n = c.entries.len().max(1);
+    let bar_w = 28.0;
+    let gap = 36.0;
+    let group_w = n as f64 * bar_w + gap;
+    let (left, top, plot_h) = (40.0, 40.0, 240.0);
+    let width = left + groups.len() as f64 * group_w + 20.0;
+    let legend_h = 22.0 * n as f64;
+    let height = top + plot_h + 50.0 + legend_h;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{left}" y="22" font-size="14" font-weight="bold">Model comparison (each group scaled to its largest value)</text>
+<line x1="{left}" y1="{base:.0}" x2="{x2:.0}" y2="{base:.0}" stroke="black"/>
+"#,
+        base = top + plot_h,
+        x2 = width - 20.0
+    );
+    for (gi, (name, vals)) in groups.iter().enumerate() {
+        let max = vals.iter().cloned().fold(0.0_f64, f64::max);
+        let gx = left + gi as f64 * group_w + gap / 2.0;
+        for (mi, v) in vals.iter().enumerate() {
+            let h = if max > 0.0 { plot_h * v / max } else { 0.0 };
+            let x = gx + mi as f64 * bar_w;
+            let y = top + plot_h - h;
+            let label = if name == "measured ms" {
+                format!("{v:.1}")
+            } else {
+                human_f(*v)
+            };
+            s.push_str(&format!(
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{col}"><title>{m}: {label}</title></rect>
+<text x="{tx:.1}" y="{ty:.1}" text-anchor="middle" font-size="9">{label}</text>
+"#,
+                w = bar_w - 4.0,
+                col = colors[mi % colors.len()],
+                m = esc(&c.entries[mi].label),
+                tx = x + (bar_w - 4.0) / 2.0,
+                ty = y - 3.0,
+            ));
+        }
+        s.push_str(&format!(
+            r#"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" font-size="12">{}</text>
+"#,
+            esc(name),
+            x = gx + n as f64 * bar_w / 2.0,
+            y = top + plot_h + 18.0
+        ));
+    }
+    for (mi, e) in c.entries.iter().enumerate() {
+        let y = top + plot_h + 40.0 + mi as f64 * 22.0;
+        s.push_str(&format!(
+            r#"<rect x="{left}" y="{ry:.1}" width="14" height="14" fill="{col}"/><text x="{tx}" y="{ty:.1}">{}</text>
+"#,
+            esc(&e.label),
+            ry = y - 11.0,
+            col = colors[mi % colors.len()],
+            tx = left + 20.0,
+            ty = y
+        ));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A self-contained page: the chart and the Markdown-equivalent table, no scripts, no server.
+pub fn render_html(c: &Comparison) -> String {
+    let table = render_table(c, true);
+    let mut rows = String::new();
+    for (i, line) in table.lines().filter(|l| l.starts_with('|')).enumerate() {
+        if i == 1 {
+            continue;
+        }
+        let tag = if i == 0 { "th" } else { "td" };
+        let cells: Vec<String> = line
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| format!("<{tag}>{}</{tag}>", esc(c.trim())))
+            .collect();
+        rows.push_str(&format!("<tr>{}</tr>\n", cells.join("")));
+    }
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>onnxscope compare</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head>\n<body>\n<h1>Model comparison</h1>\n{}\n<table>\n{}</table>\n</body></html>\n",
+        render_svg(c),
+        rows
+    )
+}
+
+fn label_of(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+pub fn run_compare(a: &CompareArgs) -> Result<Outcome> {
+    let mut opts = ProfileOptions {
+        shapes: a.shapes.to_options()?,
+        strict: false,
+    };
+    opts.shapes.use_tract = true;
+    let mut entries = vec![];
+    if let Some(list) = &a.resnext {
+        if !a.models.is_empty() {
+            return Err(Error::usage(
+                "--resnext",
+                "give either model files or --resnext, not both",
+            ));
+        }
+        let configs = crate::synth::parse_config_list(list)?;
+        for (card, width) in configs {
+            let mut cfg = crate::synth::ResNeXtConfig::resnext(a.depth, card, width);
+            cfg.weights = a.measure;
+            let proto = crate::synth::resnext(&cfg)?;
+            let bytes = crate::synth::to_bytes(&proto);
+            let label = format!("{card}x{width}d");
+            let path = PathBuf::from(format!("{label}.onnx"));
+            let model = crate::model::load_bytes(&path, bytes.into())?;
+            let profile = profile_model(&model, &opts)?;
+            entries.push(Entry {
+                label,
+                path: format!("synth:resnext{}_{card}x{width}d", a.depth),
+                profile,
+                measured_ms: None,
+            });
+        }
+    } else {
+        if a.models.len() < 2 {
+            return Err(Error::usage(
+                "MODELS",
+                "compare needs at least two models (or --resnext)",
+            ));
+        }
+        for p in &a.models {
+            let model = crate::model::load(p)?;
+            let profile = profile_model(&model, &opts)?;
+            entries.push(Entry {
+                label: label_of(p),
+                path: p.display().to_string(),
+                profile,
+                measured_ms: None,
+            });
+        }
+    }
+    if a.measure {
+        crate::runtime::measure_entries(&mut entries, a)?;
+    }
+    let c = compare(entries, a.by);
+    let stdout = match a.format {
+        CompareFormat::Table => render_table(&c, false),
+        CompareFormat::Md => render_table(&c, true),
+        CompareFormat::Json => serde_json::to_string_pretty(&render_json(&c)).expect("json") + "\n",
+        CompareFormat::Csv => render_csv(&c),
+        CompareFormat::Svg => render_svg(&c),
+        CompareFormat::Html => render_html(&c),
+    };
+    Ok(Outcome { stdout, code: 0 })
+}
