@@ -1,5 +1,5 @@
 //! Time to synthesize ResNeXt-101 32×8d without weights (graph + protobuf encoding), and with
-//! random weights, and to decode the graph-only bytes back.
+//! random weights, to decode the graph-only bytes back, and to synthesize and profile it.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use onnxscope::model::proto::ModelProto;
@@ -20,6 +20,18 @@ fn bench(c: &mut Criterion) {
     let bytes = to_bytes(&resnext(&graph_only).unwrap());
     c.bench_function("resnext101_32x8d graph only: decode", |b| {
         b.iter(|| ModelProto::decode(bytes.as_slice()).unwrap())
+    });
+    // The `compare --resnext` path, in memory: synthesize, load, profile with tract's shapes.
+    let mut opts = onnxscope::analysis::ProfileOptions::default();
+    opts.shapes.use_tract = true;
+    opts.shapes.dims.insert("N".into(), 1);
+    c.bench_function("resnext101_32x8d graph only: synth + profile", |b| {
+        b.iter(|| {
+            let bytes = to_bytes(&resnext(&graph_only).unwrap());
+            let m = onnxscope::model::load_bytes(std::path::Path::new("r101.onnx"), bytes.into())
+                .unwrap();
+            onnxscope::analysis::profile_model(&m, &opts).unwrap()
+        })
     });
     let mut group = c.benchmark_group("with weights");
     group.sample_size(10);

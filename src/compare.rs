@@ -458,7 +458,7 @@ pub fn render_svg(c: &Comparison) -> String {
         "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     ];
     let n = c.entries.len().max(1);
-    let bar_w = 28.0;
+    let bar_w = 44.0;
     let gap = 36.0;
     let group_w = n as f64 * bar_w + gap;
     let (left, top, plot_h) = (40.0, 40.0, 240.0);
@@ -538,7 +538,7 @@ pub fn render_html(c: &Comparison) -> String {
         rows.push_str(&format!("<tr>{}</tr>\n", cells.join("")));
     }
     format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>onnxscope compare</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}</style></head>\n<body>\n<h1>Model comparison</h1>\n{}\n<table>\n{}</table>\n</body></html>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>onnxscope compare</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}}td:first-child,th:first-child{{text-align:left}}</style></head>\n<body>\n<h1>Model comparison</h1>\n{}\n<table>\n{}</table>\n</body></html>\n",
         render_svg(c),
         rows
     )

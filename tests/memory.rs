@@ -73,6 +73,58 @@ fn symbolic_batch_peak_is_an_expression() {
     assert_eq!(int(&b.memory.unwrap().peak_activation_bytes), 2048 * 3);
 }
 
+#[test]
+fn a_tensor_read_by_a_subgraph_lives_until_its_owner_runs() {
+    use onnxscope::model::proto::{attribute_type, AttributeProto, GraphProto, TensorProto};
+    let branch = |op: &str, out: &str| AttributeProto {
+        name: if op == "Relu" {
+            "then_branch"
+        } else {
+            "else_branch"
+        }
+        .into(),
+        r#type: attribute_type::GRAPH,
+        g: Some(GraphProto {
+            node: vec![node(op, op, &["a"], &[out], vec![])],
+            name: out.into(),
+            output: vec![fvi(out, &[1, 8])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cond = TensorProto {
+        name: "cond".into(),
+        data_type: dt::BOOL,
+        int32_data: vec![1],
+        ..Default::default()
+    };
+    // first: a = Relu(x); second: c = Relu(x); branch: If(cond) whose branches read `a` from
+    // the enclosing graph. Every float tensor is 1·8·4 = 32 bytes.
+    let m = model(
+        vec![
+            node("Relu", "first", &["x"], &["a"], vec![]),
+            node("Relu", "second", &["x"], &["c"], vec![]),
+            node(
+                "If",
+                "branch",
+                &["cond"],
+                &["y"],
+                vec![branch("Relu", "t_out"), branch("Sigmoid", "e_out")],
+            ),
+        ],
+        vec![fvi("x", &[1, 8])],
+        vec![fvi("y", &[1, 8]), fvi("c", &[1, 8])],
+        vec![cond],
+    );
+    let p = profile(&m);
+    // x [0,1]; a [0,2] (read by the If's branches at step 2); c [1,2] and y [2,2] (outputs):
+    //   step 0: x + a = 64; step 1: x + a + c = 96; step 2: a + c + y = 96.
+    let live: Vec<i128> = p.nodes.iter().map(|n| int(&n.live_bytes)).collect();
+    assert_eq!(live, [64, 96, 96]);
+    // The If reads cond (1 byte of bool) and `a` (32, through its branches), writes y (32).
+    assert_eq!(int(&node_of(&p, "branch").mem_access_bytes), 1 + 32 + 32);
+}
+
 /// One 3×3 conv, 8 → 8 channels on 16×16, pads 1, no bias, with `group` groups.
 fn conv(group: i64) -> onnxscope::model::proto::ModelProto {
     model(
