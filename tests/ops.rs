@@ -1585,3 +1585,37 @@ fn scan_multiplies_the_body_by_the_scan_length() {
     let p = profile(&m);
     assert_eq!(int(&node_of(&p, "scan").flops), 7 * 3);
 }
+
+#[test]
+fn com_microsoft_attention_is_costed_without_a_panic() {
+    // tract's ONNX builder panics on some contrib ops; the profile must not. B = 1, S = 4,
+    // hidden 8, 2 heads, weights [8, 24] (Q, K, V), bias [24]; head size dh = 24 / (3·2) = 4.
+    //   projection (2·8 − 1)·24·4 = 1,440, bias 24·4 = 96
+    //   per head: QKᵀ (2·4 − 1)·4·4 = 112, scale 16, softmax (5·4 − 2)·4 = 72, PV (2·4 − 1)·4·4 = 112
+    //   → 312 per head × 2 heads = 624; total 1,440 + 96 + 624 = 2,160.
+    //   MACs: projection 8·24·4 = 768; core 4·4·(4 + 4) per head × 2 = 256; total 1,024.
+    let mut n = node(
+        "Attention",
+        "attn",
+        &["x", "w", "b"],
+        &["y"],
+        vec![a_int("num_heads", 2)],
+    );
+    n.domain = "com.microsoft".into();
+    let mut m = model(
+        vec![n],
+        vec![fvi("x", &[1, 4, 8])],
+        vec![fvi("y", &[1, 4, 8])],
+        vec![weight("w", &[8, 24]), weight("b", &[24])],
+    );
+    m.opset_import
+        .push(onnxscope::model::proto::OperatorSetIdProto {
+            domain: "com.microsoft".into(),
+            version: 1,
+        });
+    let p = profile(&m);
+    let a = node_of(&p, "attn");
+    assert_eq!(int(&a.flops), 1_440 + 96 + 2 * (112 + 16 + 72 + 112));
+    assert_eq!(int(&a.macs), 768 + 2 * (4 * 4 * (4 + 4)));
+    assert_eq!(int(&a.params), 8 * 24 + 24);
+}

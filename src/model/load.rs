@@ -1,5 +1,6 @@
-//! Reading a model file: memory-map it, decode the ModelProto with prost so that tensor payloads
-//! borrow the map (no weight is copied), check the external data files, build the IR.
+//! Reading a model file: decode the ModelProto with prost (tensor payloads as `Bytes`, so an
+//! in-memory model is borrowed, not copied); a large file is read without its weight payloads
+//! (`stripped`); check the external data files; build the IR.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,15 +27,21 @@ pub struct Model {
     pub missing_external: Vec<String>,
     pub warnings: Vec<String>,
     pub file_bytes: u64,
+    /// Bytes of tensor payloads not read (large files are read without their weights).
+    pub skipped_payload_bytes: u64,
 }
 
-/// Memory-maps `path` and decodes it.
+/// Files above this size are read without their large tensor payloads (`stripped`).
+pub const STREAM_ABOVE: u64 = 8 * 1024 * 1024;
+
+/// Reads `path` and decodes it. A large file is read without its weight payloads: only the
+/// graph's bytes are held in memory, and no weight page is touched.
 pub fn load(path: &Path) -> Result<Model> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if meta.is_dir() {
         return Err(Error::NotOnnx {
@@ -42,18 +49,20 @@ pub fn load(path: &Path) -> Result<Model> {
             reason: "is a directory".into(),
         });
     }
-    let bytes = if meta.len() == 0 {
-        Bytes::new()
-    } else {
-        // SAFETY: the map is read-only; a file truncated under us by another process could fault,
-        // the usual caveat of every memory-mapped model loader.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        // Only tensor headers are read: no readahead of the weights between them.
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
-        Bytes::from_owner(map)
-    };
-    load_bytes(path, bytes)
+    if meta.len() <= STREAM_ABOVE {
+        let mut buf = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut buf).map_err(io)?;
+        return load_bytes(path, Bytes::from(buf));
+    }
+    let (bytes, skipped) =
+        super::stripped::read_without_weights(file, meta.len()).map_err(|e| Error::Decode {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let mut model = load_bytes(path, Bytes::from(bytes))?;
+    model.file_bytes = meta.len();
+    model.skipped_payload_bytes = skipped;
+    Ok(model)
 }
 
 /// Decodes a model held in memory; `path` names it in messages and locates external data.
@@ -94,6 +103,7 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         missing_external: vec![],
         warnings: vec![],
         file_bytes,
+        skipped_payload_bytes: 0,
         proto,
     };
     model.check_external_data()?;

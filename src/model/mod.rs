@@ -6,6 +6,7 @@ pub mod graph;
 pub mod load;
 pub mod proto;
 pub mod shapes;
+pub mod stripped;
 pub mod values;
 
 pub use graph::{Graph, Node, NodeId, Tensor, TensorId, TensorKind};
