@@ -159,18 +159,16 @@ fn flags_combine_and_one_failure_fails_the_run() {
 }
 
 #[test]
-fn peak_memory_is_not_computed_yet() {
-    let e = error(&[TINY, "--dim", "N=1", "--max-peak-memory", "1GiB"]);
-    assert!(
-        e.contains("--max-peak-memory") && e.contains("peak memory is not computed yet"),
-        "{e}"
-    );
-    let (_d, b) = budget("max_params = 300\nmax_peak_memory = \"1GiB\"\n");
-    let e = error(&[TINY, "--dim", "N=1", "--budget", s(&b)]);
-    assert!(
-        e.contains("budget.toml:2: max_peak_memory: peak memory is not computed yet"),
-        "{e}"
-    );
+fn peak_memory_is_weights_plus_peak_live_activations() {
+    // tiny_cnn at N=1, float32: weights 234 params × 4 = 936 bytes. Live activations by step:
+    // conv1 x (3·8·8·4 = 768) + out (4·8·8·4 = 1024) = 1792; relu1 1024 + 1024 = 2048 (the
+    // peak: x is freed after conv1); conv2 2048; pool 1024 + 256 = 1280; then smaller.
+    // Peak memory = 936 + 2048 = 2984 bytes.
+    let v = json(&[TINY, "--dim", "N=1", "--max-peak-memory", "2984"], 0);
+    assert_eq!(v["models"][0]["checks"][0]["value"], 936 + 2048);
+    json(&[TINY, "--dim", "N=1", "--max-peak-memory", "2983"], 1);
+    let (_d, b) = budget("max_params = 300\nmax_peak_memory = \"2.984k\"\n");
+    json(&[TINY, "--dim", "N=1", "--budget", s(&b)], 0);
 }
 
 #[test]

@@ -23,6 +23,10 @@ Data written next to the model (all small):
                      box_convert(cxcywh -> xyxy), each anchor's best class (torch.max), scores
                      kept when > score_threshold, then batched_nms (or nms when class-agnostic);
                      "keep" lists anchor indices in torchvision's output order.
+
+It also stores onnxruntime's reference for the other runnable bundled model, models/tiny_cnn.onnx
+(whose batch N is symbolic), on a batch of two: tiny_cnn_input.npy [2,3,8,8] and
+tiny_cnn_output.npy [2,10].
 """
 
 import json
@@ -110,6 +114,16 @@ def nms_reference(out, score_threshold, iou_threshold, agnostic):
     }
 
 
+def tiny_cnn_reference():
+    """onnxruntime's output of models/tiny_cnn.onnx (symbolic batch N) on a batch of two."""
+    x = np.random.default_rng(11).normal(0, 1, (2, 3, 8, 8)).astype(np.float32)
+    sess = ort.InferenceSession(
+        str(HERE.parent / "tiny_cnn.onnx"), providers=["CPUExecutionProvider"]
+    )
+    np.save(HERE / "tiny_cnn_input.npy", x)
+    np.save(HERE / "tiny_cnn_output.npy", sess.run(None, {"x": x})[0])
+
+
 def main():
     torch.manual_seed(0)
     model = ToyDetector()
@@ -164,6 +178,7 @@ def main():
         "nms": cases,
     }
     (HERE / "reference.json").write_text(json.dumps(reference, indent=1) + "\n")
+    tiny_cnn_reference()
     for c in cases:
         print(f"score > {c['score_threshold']}, IoU > {c['iou_threshold']}: keep {c['keep']}")
 

@@ -487,6 +487,15 @@ def node_figures(node, shape):
         return prod(ins[0]), 0, None
     if op in ("ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"):
         return prod(ins[0]) - oe, 0, None
+    if op == "Resize":
+        d = sum(1 for a, b in zip(ins[0], out) if a != b)  # resized axes
+        mode = attr(node, "mode", b"nearest").decode()
+        per = {"nearest": 0, "linear": 3 * (2 ** d - 1), "cubic": 2 * 4 ** d - 1}[mode]
+        return per * oe, 0, None
+    if op in ("TopK", "NonMaxSuppression"):
+        # not in the README's table: src/ops/shape_ops.rs costs these data-dependent selections
+        # at one comparison per input element (a floor)
+        return prod(ins[0]), 0, None
     if op == "QuantizeLinear":
         return 3 * oe, 0, None
     if op == "DequantizeLinear":
@@ -575,3 +584,303 @@ def figures(path, dims, fvcore_check=None):
             grouped["dense_params"] += dense[1]
     return dict(flops=tot_f, macs=tot_m, params=stored_params(model), per_op=per_op,
                 grouped=grouped, nodes=len(m.graph.node), executed_shapes=executed)
+
+
+# Inputs whose *values* decide an output's shape (the rest decide it through their shapes).
+SHAPE_VALUE_SLOTS = {
+    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "ConstantOfShape": {0}, "Range": {0, 1, 2},
+    "Slice": {1, 2, 3, 4}, "TopK": {1}, "Resize": {1, 2, 3}, "Pad": {1, 3}, "Split": {1},
+    "Unsqueeze": {1}, "Squeeze": {1}, "ReduceMax": {1}, "ReduceMin": {1}, "ReduceSum": {1},
+    "ReduceMean": {1}, "ReduceProd": {1},
+}
+# Outputs whose size depends on the data.
+DATA_SIZED = {"NonZero", "NonMaxSuppression", "Unique", "Compress", "If", "Loop"}
+
+
+def static_analysis(model):
+    """Which nodes cannot be costed, reasoned from the graph alone (for the detector, whose
+    shapes after the first NonZero depend on the data).
+
+    A tensor's shape is static when its producer's data inputs have static shapes and the
+    inputs that decide a shape by value (Reshape's target, Slice's bounds, ...) have static
+    values; a value is static when computed from stored tensors and static shapes only
+    (Shape of a static tensor, arithmetic on such values). NonZero, NonMaxSuppression and If
+    outputs are data-sized. A node cannot be costed when one of its tensors has a shape that is
+    not static, unless it costs 0 whatever its shapes; an op without a formula (RoiAlign) cannot
+    be costed at all. Returns {node path: reason}, If branches as `If_k/else_branch/node`."""
+    out = OrderedDict()
+
+    def walk(g, sshape, sval, prefix):
+        for t in g.initializer:
+            sshape[t.name] = sval[t.name] = True
+        for n in g.node:
+            ins = [i for i in n.input if i]
+            ctrl = SHAPE_VALUE_SLOTS.get(n.op_type, set())
+            if n.op_type == "Constant":
+                ok_shape = ok_val = True
+            elif n.op_type in ("Shape", "Size"):
+                ok_shape, ok_val = True, sshape[n.input[0]]
+            elif n.op_type in DATA_SIZED:
+                ok_shape = ok_val = False
+            else:
+                ok_shape = all(sval[i] if k in ctrl else sshape[i]
+                               for k, i in enumerate(n.input) if i)
+                ok_val = all(sval[i] for i in ins)
+            for o in n.output:
+                sshape[o], sval[o] = ok_shape, ok_val
+            name = prefix + n.name
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g, dict(sshape), dict(sval), f"{name}/{a.name}/")
+            if n.op_type in ZERO_COST or n.op_type in ("If", "Loop"):
+                continue
+            if n.op_type == "RoiAlign":
+                out[name] = "no formula for RoiAlign"
+            elif not all(sshape[i] for i in ins) or not all(sshape[o] for o in n.output if o):
+                out[name] = "shape depends on the data"
+
+    sshape, sval = {}, {}
+    for vi in model.graph.input:
+        sshape[vi.name], sval[vi.name] = True, False
+    walk(model.graph, sshape, sval, "")
+    return out
+
+
+def executed_detector_shapes(model, seed):
+    """Every main-graph tensor's shape from running the detector in onnxruntime with seeded
+    random weights and image (the graph-only file has no weights)."""
+    import onnxruntime as ort
+    m = copy.deepcopy(model)
+    rng = np.random.default_rng(seed)
+    for t in m.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            dt = helper.tensor_dtype_to_np_dtype(t.data_type)
+            arr = (0.1 * rng.standard_normal(list(t.dims))).astype(dt)
+            t.CopyFrom(numpy_helper.from_array(arr, t.name))
+    _, types = inferred_shapes(m)
+    have = {o.name for o in m.graph.output}
+    for n in m.graph.node:
+        for o in n.output:
+            if o and o not in have:
+                m.graph.output.append(helper.make_tensor_value_info(o, types[o], None))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    image = rng.random((3, 320, 320), dtype=np.float32)
+    outs = sess.run(None, {"image": image})
+    shapes = {o.name: list(v.shape) for o, v in zip(sess.get_outputs(), outs)}
+    shapes["image"] = list(image.shape)
+    for t in model.graph.initializer:
+        shapes[t.name] = list(t.dims)
+    return shapes
+
+
+def detector_figures(path):
+    """Params; the nodes that cannot be costed (static_analysis); FLOPs and MACs of the rest,
+    from shapes observed in onnxruntime (two runs with different weights and images must agree
+    on every shape used)."""
+    model = onnx.load(path, load_external_data=False)
+    unknown = static_analysis(model)
+    runs = [executed_detector_shapes(model, seed) for seed in (1, 2)]
+    flops = macs = 0
+    per_op = OrderedDict()
+    for node in model.graph.node:
+        if node.name in unknown or node.op_type in ("If", "Loop"):
+            continue  # If: both branches cost 0 here (their only costly nodes are unknown)
+        if node.op_type in ZERO_COST or node.op_type == "Constant":
+            continue
+        used = [t for t in list(node.input) + list(node.output) if t]
+        for t in used:
+            assert runs[0][t] == runs[1][t], ("shape changed between runs", node.name, t)
+        f, mac, _ = node_figures(node, runs[0])
+        flops += f
+        macs += mac
+        e = per_op.setdefault(node.op_type, [0, 0, 0])
+        e[0] += 1
+        e[1] += f
+        e[2] += mac
+    return dict(params=stored_params(model), flops=flops, macs=macs, unknown=unknown,
+                per_op=per_op)
+
+
+def fit_polynomial(fn, symbols=("N", "S"), max_deg=(2, 3), grid=((1, 2, 3), (2, 3, 5, 7)),
+                   checks=((4, 11), (5, 13))):
+    """The polynomial in the symbols that `fn(values)` follows: exact interpolation on a grid
+    (sympy rationals), confirmed at extra points. Returns {(exp_N, exp_S): coefficient}."""
+    import itertools
+    import sympy
+    monos = list(itertools.product(*(range(d + 1) for d in max_deg)))
+    pts = list(itertools.product(*grid))
+    assert len(pts) == len(monos)
+    a = sympy.Matrix([[sympy.Integer(math.prod(v ** k for v, k in zip(p, mono))) for mono in monos]
+                      for p in pts])
+    b = sympy.Matrix([fn(dict(zip(symbols, p))) for p in pts])
+    coef = a.LUsolve(b)
+    poly = {mono: int(c) for mono, c in zip(monos, coef) if c != 0}
+    assert all(c.is_integer for c in coef), coef
+    for p in checks:
+        want = fn(dict(zip(symbols, p)))
+        got = sum(c * math.prod(v ** k for v, k in zip(p, mono)) for mono, c in poly.items())
+        assert got == want, (p, got, want)
+    return poly
+
+
+def format_polynomial(poly, symbols=("N", "S")):
+    """Highest degree first, then by monomial (as onnxscope prints a count): `2*N*S^2 + N`."""
+    def key(mono):
+        vec = [(s, k) for s, k in zip(symbols, mono) if k]
+        return (-sum(mono), vec)
+    parts = []
+    for mono in sorted(poly, key=key):
+        c = poly[mono]
+        vars_ = "*".join(s if k == 1 else f"{s}^{k}" for s, k in zip(symbols, mono) if k)
+        body = vars_ if abs(c) == 1 and vars_ else (f"{abs(c)}*{vars_}" if vars_ else str(abs(c)))
+        sign = "-" if c < 0 else "+"
+        parts.append((sign, body))
+    s = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+    for sign, body in parts[1:]:
+        s += f" {sign} {body}"
+    return s
+
+
+def transitive_control_params(model):
+    """Elements of the stored tensors that feed nothing but control data, reading "used only as
+    control data" transitively (a constant concatenated into a Reshape target). The README's rule
+    as onnxscope applies it looks at the reading slot only; this is the difference between the
+    two readings, printed for information."""
+    g = model.graph
+    consumers = {}
+    for n in g.node:
+        for k, i in enumerate(n.input):
+            if i:
+                consumers.setdefault(i, []).append((n, k))
+    outputs = {o.name for o in g.output}
+    memo = {}
+
+    def control_only(t):
+        if t in memo:
+            return memo[t]
+        memo[t] = False  # cycles cannot happen; be safe
+        cs = consumers.get(t, [])
+        ok = bool(cs) and t not in outputs and all(
+            k in CONTROL_SLOTS.get(n.op_type, ()) or
+            (n.op_type not in ("If", "Loop") and all(control_only(o) for o in n.output if o))
+            for n, k in cs)
+        memo[t] = ok
+        return ok
+
+    stored = {t.name: prod(t.dims) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute[0].name == "value":
+            stored[n.output[0]] = prod(n.attribute[0].t.dims)
+    direct = {t for t in stored
+              if consumers.get(t) and all(k in CONTROL_SLOTS.get(n.op_type, ())
+                                          for n, k in consumers[t])}
+    return sum(e for t, e in stored.items() if control_only(t) and t not in direct)
+
+
+# ----------------------------------------------------------------------------------------------
+# fvcore cross-checks (MACs of conv / linear / matmul on the torch models)
+
+
+def fvcore_by_operator(model, x):
+    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fca = FlopCountAnalysis(model, x)
+        fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return dict(fca.by_operator())
+
+
+def fvcore_checks(results):
+    import torch
+    fv = OrderedDict()
+    by = fvcore_by_operator(mobilenet_model(), torch.randn(1, 3, 224, 224))
+    fv["mobilenet_v3_small"] = (by, by["conv"] + by["linear"], results["mobilenet_v3_small"]["macs"])
+    by = fvcore_by_operator(encoder_model(), torch.randn(1, 10, D_MODEL))
+    fv["transformer_encoder"] = (by, by["linear"] + by["matmul"],
+                                 results["transformer_encoder"]["macs"])
+    by = fvcore_by_operator(small_convnet(), torch.randn(1, 3, 16, 16))
+    for q in ("small_convnet_qdq", "small_convnet_qop"):
+        fv[q] = (by, by["conv"] + by["matmul"], results[q]["macs"])
+    # fvcore skips aten::scaled_dot_product_attention: add q·kᵀ and attn·v by hand,
+    # 12 layers × 2 products × 12 heads × 197 × 197 × 64
+    by = fvcore_by_operator(vit_model(), torch.randn(1, 3, 224, 224))
+    attention = 12 * 2 * 12 * 197 * 197 * 64
+    fv["vit_b_16"] = (by, by["conv"] + by["linear"] + attention, results["vit_b_16"]["macs"])
+    print("\nfvcore (conv + linear + matmul MACs) against the MACs above:")
+    for name, (by, theirs, ours) in fv.items():
+        print(f"  {name}: fvcore {theirs:,} {'==' if theirs == ours else '!='} {ours:,}  {by}")
+        assert theirs == ours, name
+
+
+# ----------------------------------------------------------------------------------------------
+# main
+
+FIXED = OrderedDict([
+    ("vit_b_16", {"N": 1}),
+    ("mobilenet_v3_small", {"N": 1}),
+    ("small_convnet_qdq", {"N": 1}),
+    ("small_convnet_qop", {"N": 1}),
+    ("transformer_encoder", {"N": 1, "S": 10}),
+])
+
+
+def fmt(n):
+    return f"{n:,}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--figures", action="store_true", help="skip the export, only the figures")
+    ap.add_argument("--no-fvcore", action="store_true", help="skip the fvcore cross-checks")
+    args = ap.parse_args()
+
+    if not args.figures:
+        with tempfile.TemporaryDirectory() as tmp:
+            for export in EXPORTS:
+                export(tmp)
+        total = sum(os.path.getsize(os.path.join(HERE, f)) for f in os.listdir(HERE)
+                    if f.endswith(".onnx"))
+        print(f"models/realworld/*.onnx: {total:,} B in all")
+
+    path = lambda name: os.path.join(HERE, name + ".onnx")
+    results = OrderedDict()
+    for name, dims in FIXED.items():
+        r = figures(path(name), dims)
+        results[name] = r
+        model = onnx.load(path(name), load_external_data=False)
+        extra = transitive_control_params(model)
+        print(f"\n== {name} at {dims} ({r['nodes']} nodes"
+              + (f"; {r['executed_shapes']} shapes from onnxruntime" if r["executed_shapes"] else "")
+              + ")")
+        print(f"params {fmt(r['params'])}   FLOPs {fmt(r['flops'])}   MACs {fmt(r['macs'])}"
+              + (f"   (stored tensors that only feed shape arithmetic, read transitively: {extra})"
+                 if extra else ""))
+        for op, (count, f, mac) in r["per_op"].items():
+            if f or mac:
+                print(f"  {op:<20}{count:>5}{fmt(f):>18}{fmt(mac):>18}")
+        g = r["grouped"]
+        if g["count"]:
+            print("  grouped conv: " + ", ".join(f"{k} {fmt(v)}" for k, v in g.items()))
+
+    enc = path("transformer_encoder")
+    for what in ("flops", "macs"):
+        poly = fit_polynomial(lambda d: figures(enc, d)[what])
+        print(f"\ntransformer_encoder {what} in N and S: {format_polynomial(poly)}")
+    at = figures(enc, {"N": 3, "S": 7})
+    print(f"transformer_encoder at N=3, S=7: FLOPs {fmt(at['flops'])}, MACs {fmt(at['macs'])}")
+
+    det = detector_figures(path("fasterrcnn_mobilenet_v3_large_320_fpn"))
+    print(f"\n== fasterrcnn_mobilenet_v3_large_320_fpn (one 3x320x320 image)")
+    print(f"params {fmt(det['params'])}   FLOPs {fmt(det['flops'])}   MACs {fmt(det['macs'])} "
+          f"(the nodes that can be costed)")
+    print(f"cannot be costed ({len(det['unknown'])}):")
+    for name, why in det["unknown"].items():
+        print(f"  {name}: {why}")
+
+    if not args.no_fvcore:
+        fvcore_checks(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -109,8 +109,10 @@ fn node_metric(n: &NodeReport, m: Metric) -> &Count {
 }
 
 /// Peak memory of a model: the pass that computes it is not written yet.
-fn peak_memory(_p: &Profile) -> Option<Count> {
-    None
+/// Peak memory of inference: weight bytes + the peak of live activation bytes
+/// (`memory.inference_bytes` of the profile).
+fn peak_memory(p: &Profile) -> Option<Count> {
+    p.memory.as_ref().map(|m| m.inference_bytes.clone())
 }
 
 impl Snapshot {
@@ -592,15 +594,16 @@ pub fn evaluate(model: &Path, eff: &Effective, ctx: &Ctx) -> Result<ModelReport>
 }
 
 fn peak_memory_error(l: &Limit) -> Error {
+    let message = "peak memory could not be computed for this model";
     if l.source.starts_with("--") {
-        Error::usage(&l.source, "peak memory is not computed yet")
+        Error::usage(&l.source, message)
     } else {
         Error::invalid(
             Location {
                 file: l.source.clone().into(),
                 ..Default::default()
             },
-            "max_peak_memory: peak memory is not computed yet",
+            format!("max_peak_memory: {message}"),
         )
     }
 }

@@ -119,7 +119,7 @@ pub struct LimitArgs {
     /// Most bytes of activations (all node outputs added up).
     #[arg(long, value_name = "BYTES", value_parser = bytes_arg)]
     pub max_activation_bytes: Option<u128>,
-    /// Most bytes of peak memory (not computed yet: using it is an error).
+    /// Most bytes of peak inference memory: weight bytes + the peak of live activations.
     #[arg(long, value_name = "BYTES", value_parser = bytes_arg)]
     pub max_peak_memory: Option<u128>,
 }
@@ -192,9 +192,6 @@ fn use_color() -> bool {
 
 pub fn run_check(a: &CheckArgs) -> Result<Outcome> {
     let cli = a.limits.limits();
-    if let Some(l) = cli.iter().find(|l| l.metric == Metric::PeakMemory) {
-        return Err(Error::usage(&l.source, "peak memory is not computed yet"));
-    }
     let shapes = a.shapes.to_options()?;
     let budget = a.budget.as_deref().map(file::Budget::load).transpose()?;
     let baseline = a
