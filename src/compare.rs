@@ -106,6 +106,9 @@ fn total_rows(entries: &[Entry]) -> Vec<Row> {
         ("mem_access_bytes", |p| {
             Some(p.totals.mem_access_bytes.clone()).filter(|c| !c.is_zero())
         }),
+        ("peak_activation_bytes", |p| {
+            p.memory.as_ref().map(|m| m.peak_activation_bytes.clone())
+        }),
         ("nodes", |p| Some(Count::int(p.totals.nodes as i128))),
     ];
     metrics

@@ -753,19 +753,21 @@ def transitive_control_params(model):
             if i:
                 consumers.setdefault(i, []).append((n, k))
     outputs = {o.name for o in g.output}
-    memo = {}
+    co = {}
 
     def control_only(t):
-        if t in memo:
-            return memo[t]
-        memo[t] = False  # cycles cannot happen; be safe
         cs = consumers.get(t, [])
-        ok = bool(cs) and t not in outputs and all(
+        return bool(cs) and t not in outputs and all(
             k in CONTROL_SLOTS.get(n.op_type, ()) or
-            (n.op_type not in ("If", "Loop") and all(control_only(o) for o in n.output if o))
+            (n.op_type not in ("If", "Loop") and all(co[o] for o in n.output if o))
             for n, k in cs)
-        memo[t] = ok
-        return ok
+
+    for n in reversed(g.node):  # consumers come later in a sorted graph
+        for o in n.output:
+            if o:
+                co[o] = control_only(o)
+    for t in g.initializer:
+        co[t.name] = control_only(t.name)
 
     stored = {t.name: prod(t.dims) for t in g.initializer}
     for n in g.node:
@@ -774,7 +776,7 @@ def transitive_control_params(model):
     direct = {t for t in stored
               if consumers.get(t) and all(k in CONTROL_SLOTS.get(n.op_type, ())
                                           for n, k in consumers[t])}
-    return sum(e for t, e in stored.items() if control_only(t) and t not in direct)
+    return sum(e for t, e in stored.items() if co[t] and t not in direct)
 
 
 # ----------------------------------------------------------------------------------------------
