@@ -182,23 +182,6 @@ pub fn profile(path: &Path, opts: &ProfileOptions) -> Result<Profile> {
     profile_model(&model, opts)
 }
 
-/// Bytes of `elems` elements of type `dtype` (unknown types count 4 bytes: say so).
-fn bytes_of(elems: &Count, dtype: i32) -> Count {
-    let bits = match dt::bits(dtype) {
-        0 => 32,
-        b => b as i128,
-    };
-    if bits % 8 == 0 {
-        elems * (bits / 8)
-    } else {
-        // sub-byte types: round the whole tensor up
-        match elems.as_int() {
-            Some(e) => Count::int((e * bits + 7) / 8),
-            None => elems * 1,
-        }
-    }
-}
-
 struct GraphCost {
     flops: Count,
     macs: Count,
@@ -370,19 +353,7 @@ fn control_flow(
             for i in 2..node.inputs.len() {
                 seeds.push(fact(i));
             }
-            let body_cost = run(body, &seeds, "body")?;
-            Ok((
-                Ok(OpCost {
-                    flops: &body_cost.flops * &trip,
-                    macs: &body_cost.macs * &trip,
-                    note: Some(format!(
-                        "Loop: body {} FLOPs × {trip} iterations",
-                        body_cost.flops
-                    )),
-                    ..Default::default()
-                }),
-                body_cost.unknown,
-            ))
+            Ok(repeated("Loop", run(body, &seeds, "body")?, &trip))
         }
         "Scan" => {
             let Some((_, body)) = node.subgraphs.iter().find(|(n, _)| n == "body") else {
@@ -408,22 +379,28 @@ fn control_flow(
             }
             let len = length
                 .unwrap_or_else(|| Count::sym(&format!("scan_{}", sanitize_symbol(&node.name))));
-            let body_cost = run(body, &seeds, "body")?;
-            Ok((
-                Ok(OpCost {
-                    flops: &body_cost.flops * &len,
-                    macs: &body_cost.macs * &len,
-                    note: Some(format!(
-                        "Scan: body {} FLOPs × {len} iterations",
-                        body_cost.flops
-                    )),
-                    ..Default::default()
-                }),
-                body_cost.unknown,
-            ))
+            Ok(repeated("Scan", run(body, &seeds, "body")?, &len))
         }
         _ => unreachable!("CONTROL_FLOW lists If, Loop, Scan"),
     }
+}
+
+/// A body's cost repeated `times` times (Loop, Scan), with a note saying so.
+fn repeated(
+    op: &str,
+    body: GraphCost,
+    times: &Count,
+) -> (std::result::Result<OpCost, String>, Vec<Unknown>) {
+    let cost = OpCost {
+        flops: &body.flops * times,
+        macs: &body.macs * times,
+        note: Some(format!(
+            "{op}: body {} FLOPs × {times} iterations",
+            body.flops
+        )),
+        ..Default::default()
+    };
+    (Ok(cost), body.unknown)
 }
 
 fn tensor_ref(g: &Graph, info: &ShapeInfo, t: Option<usize>) -> TensorRef {
@@ -493,7 +470,7 @@ fn analyse_graph(
                         let f = &info.facts[*t];
                         f.shape
                             .as_ref()
-                            .map(|s| bytes_of(&Count::product(s), f.dtype))
+                            .map(|s| super::memory::bytes_of(&Count::product(s), f.dtype))
                             .unwrap_or_default()
                     })
                     .collect::<Vec<_>>(),
