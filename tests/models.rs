@@ -225,3 +225,46 @@ fn synthesized_folded_models_equal_the_torchvision_exports() {
         assert_eq!(int(&p.totals.macs), macs, "{c}x{d}d");
     }
 }
+
+#[test]
+fn synthesized_models_run_in_tract_like_onnxruntime() {
+    // References: models/synth_reference.py ran onnxruntime once on these configurations (64×64
+    // input, 10 classes, seed 0, batch 1) and a seeded normal input; stored under tests/data/synth.
+    use tract_onnx::prelude::*;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/synth");
+    let x: ndarray::ArrayD<f32> = ndarray_npy::read_npy(dir.join("input_1x3x64x64.npy")).unwrap();
+    for (c, d, fold) in [(1, 64, false), (32, 4, false), (32, 4, true)] {
+        let name = format!("resnext50_{c}x{d}d{}", if fold { "_folded" } else { "" });
+        let want: ndarray::ArrayD<f32> =
+            ndarray_npy::read_npy(dir.join(format!("{name}.npy"))).unwrap();
+        let cfg = onnxscope::synth::ResNeXtConfig {
+            input: 64,
+            classes: 10,
+            seed: 0,
+            batch: Some(1),
+            fold_bn: fold,
+            weights: true,
+            ..onnxscope::synth::ResNeXtConfig::resnext(50, c, d)
+        };
+        let bytes = onnxscope::synth::to_bytes(&onnxscope::synth::resnext(&cfg).unwrap());
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .unwrap();
+        let input: Tensor =
+            tract_ndarray::ArrayD::from_shape_vec(x.shape().to_vec(), x.iter().copied().collect())
+                .unwrap()
+                .into();
+        let out = plan.run(tvec!(input.into())).unwrap();
+        let got = out[0].clone().into_tensor();
+        let got = got.to_plain_array_view::<f32>().unwrap();
+        assert_eq!(got.shape(), want.shape(), "{name}");
+        let worst = got
+            .iter()
+            .zip(want.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{name}: max |tract − onnxruntime| = {worst}");
+    }
+}
