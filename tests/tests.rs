@@ -8,3 +8,5 @@ mod compare;
 mod memory;
 mod models;
 mod ops;
+mod realworld;
+mod run;

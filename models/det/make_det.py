@@ -24,9 +24,10 @@ Data written next to the model (all small):
                      kept when > score_threshold, then batched_nms (or nms when class-agnostic);
                      "keep" lists anchor indices in torchvision's output order.
 
-It also stores onnxruntime's reference for the other runnable bundled model, models/tiny_cnn.onnx
-(whose batch N is symbolic), on a batch of two: tiny_cnn_input.npy [2,3,8,8] and
-tiny_cnn_output.npy [2,10].
+It also stores onnxruntime's references for the other bundled models that carry weights and
+that tract runs (models/tiny_cnn.onnx, models/realworld/small_convnet_qdq.onnx and
+small_convnet_qop.onnx; batch N symbolic, two items fed): ref_<model>_input.npy and
+ref_<model>_output.npy.
 """
 
 import json
@@ -114,14 +115,23 @@ def nms_reference(out, score_threshold, iou_threshold, agnostic):
     }
 
 
-def tiny_cnn_reference():
-    """onnxruntime's output of models/tiny_cnn.onnx (symbolic batch N) on a batch of two."""
-    x = np.random.default_rng(11).normal(0, 1, (2, 3, 8, 8)).astype(np.float32)
-    sess = ort.InferenceSession(
-        str(HERE.parent / "tiny_cnn.onnx"), providers=["CPUExecutionProvider"]
-    )
-    np.save(HERE / "tiny_cnn_input.npy", x)
-    np.save(HERE / "tiny_cnn_output.npy", sess.run(None, {"x": x})[0])
+# Other bundled models that carry their weights and that tract runs: onnxruntime's output on a
+# seeded input, for `run`'s reference test. The batch N of each is symbolic; two items are fed.
+BUNDLED = {
+    "tiny_cnn": HERE.parent / "tiny_cnn.onnx",
+    "small_convnet_qdq": HERE.parent / "realworld" / "small_convnet_qdq.onnx",
+    "small_convnet_qop": HERE.parent / "realworld" / "small_convnet_qop.onnx",
+}
+
+
+def bundled_references():
+    for i, (name, path) in enumerate(BUNDLED.items()):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        shape = [2 if not isinstance(d, int) else d for d in inp.shape]
+        x = np.random.default_rng(11 + i).normal(0, 1, shape).astype(np.float32)
+        np.save(HERE / f"ref_{name}_input.npy", x)
+        np.save(HERE / f"ref_{name}_output.npy", sess.run(None, {inp.name: x})[0])
 
 
 def main():
@@ -178,7 +188,7 @@ def main():
         "nms": cases,
     }
     (HERE / "reference.json").write_text(json.dumps(reference, indent=1) + "\n")
-    tiny_cnn_reference()
+    bundled_references()
     for c in cases:
         print(f"score > {c['score_threshold']}, IoU > {c['iou_threshold']}: keep {c['keep']}")
 

@@ -5,17 +5,24 @@
     python models/realworld/export.py --figures    # only the figures (from the committed files)
     python models/realworld/export.py --no-fvcore  # skip the fvcore cross-checks
 
+Models (see models/realworld/README.md): torchvision vit_b_16 and mobilenet_v3_small, the
+detector fasterrcnn_mobilenet_v3_large_320_fpn, a TransformerEncoderLayer (dynamic N and S), and
+quantize_static outputs (QDQ, QOperator). Each is checked in onnxruntime against torch (or, for
+the quantized ones, run) before its weights are dropped.
+
 Every file is graph-only (tensors of 1 KiB or more are saved as external data whose file is
 then deleted, as models/export_torchvision.py does), opset 17, TorchScript exporter
-(dynamo=False), random weights from torch.manual_seed(0). See models/realworld/README.md.
+(dynamo=False), random weights from torch.manual_seed(0). The output is deterministic.
 
-The figures (FLOPs, MACs, params) never come from onnxscope: shapes from
-onnx.shape_inference on a copy with the symbols bound, then the README's per-op formulas
-("Counting"), node by node, in `node_figures`. Conv/linear MACs are cross-checked with fvcore on
-the torch models where that applies. Parameters follow the README's rule: every stored tensor
-(initializer or Constant node output, subgraphs included) used by some node in a slot that is
-not control data (shape, axes, indices, sizes, pads, Resize scales/roi, Clip bounds, BN running
-statistics), counted once.
+The figures (FLOPs, MACs, params) never come from onnxscope: shapes from onnx.shape_inference
+on a copy with the symbols bound (completed by shapes observed in onnxruntime where onnx cannot
+resolve one), then the README's per-op formulas ("Counting"), node by node, in `node_figures`.
+Expressions in N and S are interpolated from bound figures (`fit_polynomial`). Conv/linear/matmul
+MACs are cross-checked with fvcore on the torch models (`fvcore_checks`). Parameters follow the
+README's rule: every stored tensor (initializer or Constant node output, subgraphs included) read
+by some node in a slot that is not control data (shape, axes, indices, sizes, pads, Resize
+scales/roi, Clip bounds, BN running statistics), counted once (`stored_params`). The detector's
+uncostable nodes are reasoned from the graph (`static_analysis`).
 """
 
 import argparse
@@ -377,9 +384,14 @@ def executed_shapes(m, types):
             arr = np.zeros(list(t.dims), dtype=helper.tensor_dtype_to_np_dtype(t.data_type))
             t.CopyFrom(numpy_helper.from_array(arr, t.name))
     have = {o.name for o in m.graph.output}
-    names = [o for n in m.graph.node for o in n.output if o and o not in have]
-    for name in names:
-        m.graph.output.append(helper.make_tensor_value_info(name, types[name], None))
+    for n in m.graph.node:
+        for o in n.output:
+            if o and o not in have:
+                # onnx's inference does not type com.microsoft ops: their (quantized) output has
+                # the element type of their first input
+                elem = types.get(o) or types[n.input[0]]
+                types[o] = elem
+                m.graph.output.append(helper.make_tensor_value_info(o, elem, None))
     feeds = {}
     inits = {t.name for t in m.graph.initializer}
     for vi in m.graph.input:
@@ -453,6 +465,18 @@ def node_figures(node, shape):
             b = w[0] if has(bi) else 0
             dense = (conv_figures(x, wd, out, has(bi), q)[0], prod(wd) + b, prod(w) + b)
         return f, mac, dense
+    if op == "QGemm":  # com.microsoft; as Gemm (no beta) + 3 per output when requantized
+        a, b = ins[0], ins[3]
+        m_, k = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])
+        n_ = b[0] if attr(node, "transB", 0) else b[1]
+        mn = m_ * n_
+        f = (2 * k - 1) * mn + (mn if has(6) else 0) + (3 * mn if has(7) else 0)
+        f += mn if attr(node, "alpha", 1.0) != 1.0 else 0
+        return f, k * mn, None
+    if op == "QLinearGlobalAveragePool":  # com.microsoft; H·W + 3 (requantization) per output
+        x = ins[0]
+        sp = x[1:-1] if attr(node, "channels_last", 0) else x[2:]
+        return (prod(sp) + 3) * oe, 0, None
     if op == "Gemm":
         a, b = ins[0], ins[1]
         m_, k = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])
@@ -823,6 +847,7 @@ FIXED = OrderedDict([
     ("small_convnet_qdq", {"N": 1}),
     ("small_convnet_qop", {"N": 1}),
     ("transformer_encoder", {"N": 1, "S": 10}),
+    ("tiny_cnn_qop", {"N": 1}),
 ])
 
 

@@ -39,6 +39,9 @@ pub enum Command {
     Synth(SynthCommand),
     /// Per-node FLOPs, MACs, parameters and grouped-conv savings of a model.
     Profile(ProfileArgs),
+    /// Execute a model with tract on .npy / image / random inputs; save and summarise its
+    /// outputs; time every node against its FLOPs (--profile); NMS or Dice on the outputs.
+    Run(Box<crate::runtime::run::RunArgs>),
     /// Check models against budgets (FLOPs, MACs, params, bytes, growth against a baseline);
     /// exit 0 within budget, 1 over, 2 on an error.
     Check(crate::budget::CheckArgs),
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             code: 0,
         }),
         Command::Check(a) => crate::budget::run_check(&a),
+        Command::Run(a) => crate::runtime::run::run_command(&a),
     }
 }
 

@@ -3,6 +3,8 @@
 //!   FLOPs = (2K − 1)·M·N — the seed's fully-connected rule (2I − 1)·O per sample with M the
 //!   batch — plus M·N when C is given (the bias; broadcast C adds the same), plus M·N when α ≠ 1,
 //!   plus M·N when C is given and β ≠ 1. Params: B (+C) when stored.
+//! - QGemm (com.microsoft; A, B, C at inputs 0, 3, 6): as Gemm (no β), plus 3·M·N for
+//!   requantization when y_scale is given (else the output is float), as QLinearMatMul.
 //! - MatMul (batched, broadcast): FLOPs = (2K − 1)·M·Ncols·batch, MACs = K·M·Ncols·batch, batch
 //!   the product of the broadcast leading dims. MatMulInteger / QLinearMatMul: the same structure
 //!   in integer ops (QLinearMatMul adds 3 per output for requantization).
@@ -20,10 +22,17 @@ fn gemm(c: &CostCtx) -> RuleResult {
     let ta = c.attrs.int_or("transA", 0)? != 0;
     let tb = c.attrs.int_or("transB", 0)? != 0;
     let alpha = c.attrs.float_or("alpha", 1.0)?;
-    let beta = c.attrs.float_or("beta", 1.0)?;
+    // com.microsoft QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?): no beta
+    let q = c.node.op_type == "QGemm";
+    let beta = if q {
+        1.0
+    } else {
+        c.attrs.float_or("beta", 1.0)?
+    };
+    let (ai, bi, ci) = if q { (0, 3, 6) } else { (0, 1, 2) };
     Ok((|| -> Result<OpCost, Missing> {
-        let a = c.in_shape(0)?;
-        let b = c.in_shape(1)?;
+        let a = c.in_shape(ai)?;
+        let b = c.in_shape(bi)?;
         if a.len() != 2 || b.len() != 2 {
             return Err("Gemm inputs must be 2-D".into());
         }
@@ -32,7 +41,7 @@ fn gemm(c: &CostCtx) -> RuleResult {
         let mn = m * n;
         let macs = &mn * k;
         let mut flops = &(&(k * 2) - &Count::int(1)) * &mn;
-        let has_c = c.has_input(2);
+        let has_c = c.has_input(ci);
         if has_c {
             flops = &flops + &mn;
         }
@@ -41,6 +50,9 @@ fn gemm(c: &CostCtx) -> RuleResult {
         }
         if has_c && beta != 1.0 {
             flops = &flops + &mn;
+        }
+        if q && c.has_input(7) {
+            flops = &flops + &(&mn * 3); // requantization to y_scale / y_zero_point
         }
         Ok(OpCost {
             flops,
@@ -173,7 +185,7 @@ fn einsum(c: &CostCtx) -> RuleResult {
 
 pub fn rule(op: &str) -> Option<Rule> {
     Some(match op {
-        "Gemm" => gemm,
+        "Gemm" | "QGemm" => gemm,
         "MatMul" | "MatMulInteger" | "QLinearMatMul" => matmul,
         "Einsum" => einsum,
         _ => return None,

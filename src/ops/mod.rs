@@ -115,6 +115,7 @@ pub fn lookup(domain: &str, op_type: &str) -> Option<Rule> {
         "com.microsoft" => rnn::ms_rule(op_type)
             .or_else(|| norm::ms_rule(op_type))
             .or_else(|| elementwise::ms_rule(op_type))
+            .or_else(|| pool::ms_rule(op_type))
             .or_else(|| conv::rule(op_type))
             .or_else(|| matmul::rule(op_type)),
         _ => None,

@@ -2,7 +2,8 @@
 //! - MaxPool: ΠK − 1 comparisons per output; AveragePool: ΠK (ΠK − 1 additions and a divide);
 //!   LpPool: 2·ΠK per output (power and add per element, one root).
 //! - GlobalAveragePool: Πspatial per output (additions and a divide); GlobalMaxPool: Πspatial − 1;
-//!   GlobalLpPool: 2·Πspatial.
+//!   GlobalLpPool: 2·Πspatial. com.microsoft QLinearGlobalAveragePool: Πspatial + 3 per output
+//!   (the average, then requantization as QLinearConv's).
 //! - Reduce over n elements per output: Sum/Max/Min/Prod n − 1; Mean n; SumSquare 2n − 1;
 //!   L1 2n − 1; L2 2n; LogSum n; LogSumExp 2n + 1 (exp each, sum, log). ArgMax/ArgMin n − 1.
 //! - Resize/Upsample per output element: nearest 0; linear 2^d − 1 blends of 3 operations
@@ -28,12 +29,22 @@ fn pool(c: &CostCtx) -> RuleResult {
 }
 
 fn global_pool(c: &CostCtx) -> RuleResult {
+    let op = c.node.op_type.as_str();
+    // com.microsoft QLinearGlobalAveragePool may hold its channels last (NHWC)
+    let channels_last =
+        op == "QLinearGlobalAveragePool" && c.attrs.int_or("channels_last", 0)? != 0;
     Ok((|| -> Result<OpCost, Missing> {
         let x = c.in_shape(0)?;
-        let sp = Count::product(x.get(2..).unwrap_or(&[]));
-        let per = match c.node.op_type.as_str() {
+        let spatial = if channels_last {
+            x.get(1..x.len().saturating_sub(1)).unwrap_or(&[])
+        } else {
+            x.get(2..).unwrap_or(&[])
+        };
+        let sp = Count::product(spatial);
+        let per = match op {
             "GlobalMaxPool" => &sp - &Count::int(1),
             "GlobalAveragePool" => sp,
+            "QLinearGlobalAveragePool" => &sp + &Count::int(3), // + requantization
             _ => &sp * 2,
         };
         Ok(OpCost::flops(&c.out_elems(0)? * &per))
@@ -83,4 +94,8 @@ pub fn rule(op: &str) -> Option<Rule> {
         "Resize" | "Upsample" => resize,
         _ => return None,
     })
+}
+
+pub fn ms_rule(op: &str) -> Option<Rule> {
+    (op == "QLinearGlobalAveragePool").then_some(global_pool as Rule)
 }

@@ -1,6 +1,8 @@
 //! Running a model with tract (typed → optimized → runnable plan) on seeded random inputs, for
 //! latency measurements. Every call into tract is guarded: a panic becomes an error.
 
+pub mod run;
+
 use std::time::Instant;
 
 use tract_onnx::prelude::*;

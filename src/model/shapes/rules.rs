@@ -237,10 +237,32 @@ const COMPARE: &[&str] = &[
 ];
 
 fn int_binop(op: &str, a: &Count, b: &Count) -> Option<Count> {
+    let truth = |t: bool| Count::int(t as i128);
     Some(match op {
         "Add" => a + b,
         "Sub" => a - b,
         "Mul" => a * b,
+        // comparisons (shape arithmetic such as `expand(n, -1)`'s Equal/Where): decided only
+        // between concrete values, or when both sides are the same expression
+        "Equal" if a == b => truth(true),
+        "Equal" => truth(a.as_int()? == b.as_int()?),
+        "Less" => truth(a.as_int()? < b.as_int()?),
+        "Greater" => truth(a.as_int()? > b.as_int()?),
+        "LessOrEqual" => truth(a.as_int()? <= b.as_int()?),
+        "GreaterOrEqual" => truth(a.as_int()? >= b.as_int()?),
+        // integer Mod with fmod = 0 (the caller checks): the result takes the divisor's sign
+        "Mod" => {
+            let (x, d) = (a.as_int()?, b.as_int()?);
+            if d == 0 {
+                return None;
+            }
+            let r = x % d;
+            Count::int(if r != 0 && (r < 0) != (d < 0) {
+                r + d
+            } else {
+                r
+            })
+        }
         "Div" => {
             let d = b.as_int()?;
             if let Some(x) = a.as_int() {
@@ -313,13 +335,41 @@ pub fn infer_node(
             val(1).and_then(|v| v.ints().map(<[_]>::to_vec)),
         ) {
             (Some(x), Some(y))
-                if ins.len() == 2 && (x.len() == y.len() || x.len() == 1 || y.len() == 1) =>
+                if ins.len() == 2
+                    && (x.len() == y.len() || x.len() == 1 || y.len() == 1)
+                    && (op != "Mod" || a.int_or("fmod", 0).ok() == Some(0)) =>
             {
                 let n = x.len().max(y.len());
                 (0..n)
                     .map(|i| int_binop(op, &x[i.min(x.len() - 1)], &y[i.min(y.len() - 1)]))
                     .collect::<Option<Vec<_>>>()
                     .map(Value::Ints)
+            }
+            _ if op == "Where" => {
+                // select between small integer vectors with a known condition
+                let ints = |i: usize| val(i).and_then(|v| v.ints().map(<[_]>::to_vec));
+                match (val(0).and_then(|v| v.concrete()), ints(1), ints(2)) {
+                    (Some(cond), Some(x), Some(y))
+                        if !cond.is_empty() && !x.is_empty() && !y.is_empty() =>
+                    {
+                        let n = cond.len().max(x.len()).max(y.len());
+                        let fits = |l: usize| l == n || l == 1;
+                        (fits(cond.len()) && fits(x.len()) && fits(y.len())).then(|| {
+                            Value::Ints(
+                                (0..n)
+                                    .map(|i| {
+                                        if cond[i.min(cond.len() - 1)] != 0 {
+                                            x[i.min(x.len() - 1)].clone()
+                                        } else {
+                                            y[i.min(y.len() - 1)].clone()
+                                        }
+                                    })
+                                    .collect(),
+                            )
+                        })
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };
@@ -442,9 +492,29 @@ pub fn infer_node(
             s.extend(std::iter::repeat_n(c(1), x.len() - 2));
             one(Some(s), dtype(0), None)
         }
-        "Gemm" => {
+        // com.microsoft: NCHW, or NHWC with channels_last = 1
+        "QLinearGlobalAveragePool" => {
+            let x = shape(0)?;
+            if x.len() < 2 {
+                return None;
+            }
+            let s = if a.int_or("channels_last", 0).ok()? != 0 {
+                let mut s = vec![x[0].clone()];
+                s.extend(std::iter::repeat_n(c(1), x.len() - 2));
+                s.push(x[x.len() - 1].clone());
+                s
+            } else {
+                let mut s = x[..2].to_vec();
+                s.extend(std::iter::repeat_n(c(1), x.len() - 2));
+                s
+            };
+            one(Some(s), dtype(0), None)
+        }
+        "Gemm" | "QGemm" => {
+            // com.microsoft QGemm: A, B at inputs 0, 3; quantized output when y_scale is given
+            let bi = if op == "QGemm" { 3 } else { 1 };
             let sa = shape(0)?;
-            let sb = shape(1)?;
+            let sb = shape(bi)?;
             if sa.len() != 2 || sb.len() != 2 {
                 return None;
             }
@@ -452,7 +522,15 @@ pub fn infer_node(
             let tb = a.int_or("transB", 0).ok()? != 0;
             let m = if ta { sa[1].clone() } else { sa[0].clone() };
             let n = if tb { sb[0].clone() } else { sb[1].clone() };
-            one(Some(vec![m, n]), dtype(0), None)
+            let out_dt = match op {
+                "QGemm" if input(7).is_some() => match dtype(8) {
+                    0 => dt::UINT8,
+                    d => d,
+                },
+                "QGemm" => dt::FLOAT,
+                _ => dtype(0),
+            };
+            one(Some(vec![m, n]), out_dt, None)
         }
         "MatMul" | "MatMulInteger" | "QLinearMatMul" => {
             let (ai, bi) = if op == "QLinearMatMul" {
@@ -649,12 +727,21 @@ pub fn infer_node(
         }
         "ConstantOfShape" => {
             let dims = val(0)?.ints()?.to_vec();
-            let dtype = a
-                .tensor("value")
-                .ok()?
-                .map(|t| t.data_type)
-                .unwrap_or(dt::FLOAT);
-            one(Some(dims), dtype, None)
+            let fill = a.tensor("value").ok()?;
+            let dtype = fill.map(|t| t.data_type).unwrap_or(dt::FLOAT);
+            // a small integer fill is shape arithmetic (the ones of `expand(n, -1)`)
+            let value = match (
+                fill.and_then(values::decode),
+                Count::product(&dims).as_int(),
+            ) {
+                (Some(Value::Ints(v)), Some(n))
+                    if v.len() == 1 && (0..=values::MAX_ELEMENTS as i128).contains(&n) =>
+                {
+                    Some(Value::Ints(vec![v[0].clone(); n as usize]))
+                }
+                _ => None,
+            };
+            one(Some(dims), dtype, value)
         }
         "Expand" => {
             let x = shape(0)?;

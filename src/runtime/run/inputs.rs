@@ -48,7 +48,10 @@ pub fn shape_text(shape: &Option<Vec<Count>>) -> String {
         None => "[?]".into(),
         Some(s) => format!(
             "[{}]",
-            s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
     }
 }
@@ -127,7 +130,10 @@ pub fn parse_input_flags(flags: &[String], specs: &[InputSpec]) -> Result<Vec<(S
             }
         };
         if file.is_empty() {
-            return Err(Error::usage("--input", format!("{name}: no file after '='")));
+            return Err(Error::usage(
+                "--input",
+                format!("{name}: no file after '='"),
+            ));
         }
         if out.iter().any(|(n, _)| *n == name) {
             return Err(Error::usage("--input", format!("{name} is given twice")));
@@ -204,7 +210,9 @@ impl Bindings {
             let a = *a as i64;
             if let Some(v) = d.as_int() {
                 if v as i64 != a && v > 0 {
-                    return Err(mismatch(format!("axis {axis} is {a}, the model fixes it at {v}")));
+                    return Err(mismatch(format!(
+                        "axis {axis} is {a}, the model fixes it at {v}"
+                    )));
                 }
                 continue;
             }
@@ -274,7 +282,10 @@ impl Bindings {
 pub fn dims_text(d: &[usize]) -> String {
     format!(
         "[{}]",
-        d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+        d.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -368,7 +379,7 @@ pub fn from_image(
             return Err(Error::usage(
                 "--input",
                 format!(
-                    "input '{}' takes {}: an image becomes a float NCHW tensor; give a .npy instead",
+                    "input '{}' takes {}: an image becomes a float tensor; give a .npy",
                     spec.name,
                     dt::name(other)
                 ),
@@ -501,16 +512,18 @@ pub fn random(spec: &InputSpec, b: &Bindings, rng: &mut SplitMix64) -> Result<Pr
     let n: usize = shape.iter().product();
     let dtype = match spec.dtype {
         dt::UNDEFINED => DatumType::F32,
-        d => datum_type(d).filter(|t| *t != DatumType::String).ok_or_else(|| {
-            Error::usage(
-                "--random",
-                format!(
-                    "input '{}' takes {}: no random data for it; give a file",
-                    spec.name,
-                    dt::name(d)
-                ),
-            )
-        })?,
+        d => datum_type(d)
+            .filter(|t| *t != DatumType::String)
+            .ok_or_else(|| {
+                Error::usage(
+                    "--random",
+                    format!(
+                        "input '{}' takes {}: no random data for it; give a file",
+                        spec.name,
+                        dt::name(d)
+                    ),
+                )
+            })?,
     };
     let arr = |v: Vec<f64>| tract_ndarray::ArrayD::from_shape_vec(shape.clone(), v).expect("n");
     let t: Tensor = if dtype.is_float() {
