@@ -268,3 +268,25 @@ fn synthesized_models_run_in_tract_like_onnxruntime() {
         assert!(worst < 1e-4, "{name}: max |tract − onnxruntime| = {worst}");
     }
 }
+
+#[test]
+fn quantized_grouped_conv_savings_count_the_convs_own_weights() {
+    // The depthwise conv of models/realworld/small_convnet_*: 8 channels, 3×3, group 8, bias.
+    // Own params 8·1·9 + 8 = 80 (in QDQ the weight arrives through DequantizeLinear, which holds
+    // the stored tensor; in QOperator the node also holds scales and zero points — neither
+    // changes the conv's own count). Dense: 8·8·9 + 8 = 584; saved 504.
+    for file in ["small_convnet_qdq.onnx", "small_convnet_qop.onnx"] {
+        let p = run(&format!("realworld/{file}"), &[("N", 1)]);
+        let g = &p.totals.grouped_conv;
+        assert_eq!(
+            (
+                g.count,
+                int(&g.params),
+                int(&g.dense_params),
+                int(&g.saved_params)
+            ),
+            (1, 8 * 9 + 8, 8 * 8 * 9 + 8, 504),
+            "{file}"
+        );
+    }
+}

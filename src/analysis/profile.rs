@@ -54,6 +54,9 @@ pub struct NodeReport {
     pub dense_flops: Option<Count>,
     #[serde(serialize_with = "ser_opt_count")]
     pub dense_params: Option<Count>,
+    /// A grouped conv's own weight and bias elements (not its scales or zero points).
+    #[serde(skip)]
+    pub conv_params: Option<Count>,
     pub stage: String,
     /// False when the node could not be costed (it is listed in `unknown`).
     pub costed: bool,
@@ -315,9 +318,15 @@ fn control_flow(
             } else {
                 b
             };
+            let branch = |(name, c): &(String, GraphCost)| match c.unknown.len() {
+                0 => format!("{name} {} FLOPs", c.flops),
+                k => format!("{name} {} FLOPs + {k} uncostable nodes", c.flops),
+            };
             let note = format!(
-                "If: {} {} FLOPs, {} {} FLOPs; the larger ({}) is counted",
-                a.0, a.1.flops, b.0, b.1.flops, pick.0
+                "If: {}, {}; the larger ({}) is counted",
+                branch(a),
+                branch(b),
+                pick.0
             );
             Ok((
                 Ok(OpCost {
@@ -511,6 +520,7 @@ fn analyse_graph(
             group: cost.group,
             dense_flops: cost.dense.as_ref().map(|d| d.flops.clone()),
             dense_params: cost.dense.as_ref().map(|d| d.params.clone()),
+            conv_params: cost.dense.as_ref().map(|d| d.actual_params.clone()),
             stage,
             costed,
             note: cost.note,
@@ -625,7 +635,7 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
             gc.count += 1;
             gc.flops = &gc.flops + &n.flops;
             gc.dense_flops = &gc.dense_flops + df;
-            gc.params = &gc.params + &n.params;
+            gc.params = &gc.params + n.conv_params.as_ref().unwrap_or(&n.params);
             gc.dense_params = &gc.dense_params + dp;
         }
     }

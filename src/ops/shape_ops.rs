@@ -2,6 +2,7 @@
 //! Also the quantization casts: QuantizeLinear = 3 per element (divide, round-and-add zero
 //! point, saturate), DequantizeLinear = 2 per element (subtract zero point, multiply),
 //! DynamicQuantizeLinear = 5 per element (min, max, divide, round-and-add, saturate).
+//! TopK and NonMaxSuppression are data-dependent: 1 per input element, a floor.
 
 use super::{CostCtx, OpCost, Rule, RuleResult};
 
