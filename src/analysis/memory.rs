@@ -173,15 +173,10 @@ fn weights_by_dtype(
     bytes: &mut BTreeMap<String, Count>,
     elems: &mut BTreeMap<String, Count>,
 ) {
-    for t in &g.tensors {
+    let control = params::control_only(g);
+    for (id, t) in g.tensors.iter().enumerate() {
         let Some(stored) = &t.stored else { continue };
-        if t.consumers.is_empty() {
-            continue;
-        }
-        if t.consumers
-            .iter()
-            .all(|(n, slot)| params::index_slot(&g.nodes[*n].op_type, *slot))
-        {
+        if !params::is_parameter(g, &control, id) {
             continue;
         }
         let n = t.stored_elements().unwrap_or(0) as i128;

@@ -1,8 +1,8 @@
 //! The parameter pass. Rule: every stored tensor — initializer or Constant node output, in the
 //! main graph or a subgraph — is counted once, even when several nodes share it, and attributed
 //! to its first consumer in execution order. Tensors used only as control data — shapes, axes,
-//! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots listed in `index_slot`) — are
-//! not parameters, whatever their type; neither are BatchNormalization's running mean and
+//! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots listed in `index_slot`),
+//! directly or through shape arithmetic (`control_only`) — are not parameters, whatever their type; neither are BatchNormalization's running mean and
 //! variance (buffers, as torchvision counts them); quantized weights, scales and zero points are.
 //! Subgraph tensors are attributed to the node that owns the subgraph.
 
@@ -39,6 +39,46 @@ pub struct ParamInfo {
     pub bytes: Count,
 }
 
+/// For each tensor of `g`: whether it feeds nothing but control data — directly (a control
+/// slot, `index_slot`) or through shape arithmetic (a node all of whose outputs are themselves
+/// control-only, e.g. a constant concatenated into a Reshape target). Graph outputs, and tensors
+/// read by subgraphs or by If/Loop/Scan, are not control-only.
+pub fn control_only(g: &Graph) -> Vec<bool> {
+    let mut control = vec![false; g.tensors.len()];
+    let mut decided = vec![false; g.tensors.len()];
+    let visit = |t: usize, control: &mut Vec<bool>| {
+        let tensor = &g.tensors[t];
+        control[t] = !tensor.consumers.is_empty()
+            && !tensor.is_graph_output
+            && tensor.consumers.iter().all(|(n, slot)| {
+                let node = &g.nodes[*n];
+                index_slot(&node.op_type, *slot)
+                    || (*slot != crate::model::graph::IMPLICIT_SLOT
+                        && node.subgraphs.is_empty()
+                        && node.outputs.iter().flatten().next().is_some()
+                        && node.outputs.iter().flatten().all(|o| control[*o]))
+            });
+    };
+    // Consumers come after producers: decide node outputs in reverse execution order.
+    for &n in g.order.iter().rev() {
+        for o in g.nodes[n].outputs.iter().flatten() {
+            visit(*o, &mut control);
+            decided[*o] = true;
+        }
+    }
+    for t in 0..g.tensors.len() {
+        if !decided[t] {
+            visit(t, &mut control);
+        }
+    }
+    control
+}
+
+/// Whether stored tensor `t` counts as a parameter (the module's rule).
+pub fn is_parameter(g: &Graph, control: &[bool], t: usize) -> bool {
+    g.tensors[t].stored.is_some() && !g.tensors[t].consumers.is_empty() && !control[t]
+}
+
 /// Parameters attributed to each node of `g` (stored tensors of subgraphs to their owner).
 pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
     let mut out = vec![ParamInfo::default(); g.nodes.len()];
@@ -46,15 +86,10 @@ pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
     for (i, n) in g.order.iter().enumerate() {
         pos[*n] = i;
     }
-    for t in &g.tensors {
+    let control = control_only(g);
+    for (id, t) in g.tensors.iter().enumerate() {
         let Some(stored) = &t.stored else { continue };
-        if t.consumers.is_empty() {
-            continue;
-        }
-        if t.consumers
-            .iter()
-            .all(|(n, slot)| index_slot(&g.nodes[*n].op_type, *slot))
-        {
+        if !is_parameter(g, &control, id) {
             continue;
         }
         let first: NodeId = t
