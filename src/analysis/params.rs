@@ -66,8 +66,8 @@ pub fn control_only(g: &Graph) -> Vec<bool> {
             decided[*o] = true;
         }
     }
-    for t in 0..g.tensors.len() {
-        if !decided[t] {
+    for (t, done) in decided.iter().enumerate() {
+        if !done {
             visit(t, &mut control);
         }
     }
