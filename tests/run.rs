@@ -872,3 +872,48 @@ fn unnamed_onnx_nodes_are_matched_through_their_first_output() {
         );
     }
 }
+
+#[test]
+fn profile_shows_the_roofline_estimate_beside_measured_time() {
+    // A device of 1 GFLOP/s and 1 GB/s: a node takes max(FLOPs, bytes) ns.
+    //   conv1: 13,824 FLOPs; bytes read x 3·8·8·4 = 768 + w 4·3·9·4 = 432 + b 16, written
+    //          4·8·8·4 = 1,024 → 2,240: compute-bound, 13,824 ns = 0.013824 ms.
+    //   relu1: 256 FLOPs; 1,024 read + 1,024 written = 2,048 bytes: memory-bound, 0.002048 ms.
+    let out = assert_cmd::Command::cargo_bin("onnxscope")
+        .unwrap()
+        .args([
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/models/tiny_cnn.onnx"),
+            "--random",
+            "--profile",
+            "--repeat",
+            "2",
+        ])
+        .args([
+            "--peak-gflops",
+            "1",
+            "--bandwidth-gbs",
+            "1",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let p = &v["profile"];
+    assert_eq!(p["estimate_device"], "custom");
+    let est = |name: &str| {
+        p["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap()["estimate_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((est("conv1") - 13_824e-6).abs() < 1e-12, "{}", est("conv1"));
+    assert!((est("relu1") - 2_048e-6).abs() < 1e-12, "{}", est("relu1"));
+    assert!(p["estimate_ms"].as_f64().unwrap() > est("conv1"));
+    assert!(p["total_ms"].as_f64().unwrap() > 0.0);
+}

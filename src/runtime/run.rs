@@ -73,6 +73,16 @@ pub struct RunArgs {
     /// With --profile: how many nodes the top-by-time / top-by-FLOPs lists hold.
     #[arg(long, value_name = "K", default_value_t = 10)]
     pub top: usize,
+    /// With --profile: the roofline estimate on a preset device beside the measured times
+    /// (laptop-cpu, server-cpu, jetson-orin, a100, a100-fp16).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["peak_gflops", "bandwidth_gbs"], requires = "profile")]
+    pub device: Option<String>,
+    /// With --profile: roofline estimate on a custom device: peak GFLOP/s (with --bandwidth-gbs).
+    #[arg(long, value_name = "X", requires_all = ["bandwidth_gbs", "profile"])]
+    pub peak_gflops: Option<f64>,
+    /// Memory bandwidth in GB/s (with --peak-gflops).
+    #[arg(long, value_name = "Y", requires = "peak_gflops")]
+    pub bandwidth_gbs: Option<f64>,
 
     /// Images: resize to W×H first (bilinear), e.g. `--resize 224x224`.
     #[arg(long, value_name = "WxH", help_heading = "Image inputs")]
@@ -277,6 +287,8 @@ pub struct NodeTime {
     pub macs: Value,
     /// FLOPs / time; null when no time was measured on the node.
     pub gflops_per_s: Option<f64>,
+    /// Roofline estimate of the node in ms (with --device / --peak-gflops), else null.
+    pub estimate_ms: Option<f64>,
     /// The optimized nodes attributed to it, with tract's op names.
     pub tract_nodes: Vec<TractNode>,
 }
@@ -330,6 +342,10 @@ pub struct ProfileReport {
     pub macs: Value,
     /// Total FLOPs / median wall time.
     pub gflops_per_s: Option<f64>,
+    /// The model's roofline estimate in ms and the device it assumes (with --device /
+    /// --peak-gflops), else null.
+    pub estimate_ms: Option<f64>,
+    pub estimate_device: Option<String>,
     /// Every ONNX node, in execution order.
     pub nodes: Vec<NodeTime>,
     pub unmatched: Unmatched,
@@ -730,6 +746,7 @@ fn profile_report(model: &Model, p: &Profile, t: &exec::PlanTimes, top: usize) -
             flops: count_json(&r.flops),
             macs: count_json(&r.macs),
             gflops_per_s: flops.filter(|_| time_ms > 0.0).map(|f| f / (time_ms * 1e6)),
+            estimate_ms: r.roofline.as_ref().map(|x| x.time_s * 1e3),
             tract_nodes: std::mem::take(&mut tract_nodes[ix]),
         });
     }
@@ -791,6 +808,8 @@ fn profile_report(model: &Model, p: &Profile, t: &exec::PlanTimes, top: usize) -
         gflops_per_s: total_flops
             .filter(|_| total_ms > 0.0)
             .map(|f| f / (total_ms * 1e6)),
+        estimate_ms: p.roofline.as_ref().map(|r| r.time_s * 1e3),
+        estimate_device: p.roofline.as_ref().map(|r| r.device.clone()),
         unmatched: Unmatched {
             time_ms: exec::median(&unmatched_runs),
             nodes: unmatched_nodes,
@@ -874,13 +893,21 @@ pub fn run_command(a: &RunArgs) -> Result<Outcome> {
             dims: inputs::parse_dims(&a.dims)?,
             use_tract: true,
         };
-        let p = profile_model(
+        let mut p = profile_model(
             &model,
             &ProfileOptions {
                 shapes,
                 strict: false,
             },
         )?;
+        let device = match (&a.device, a.peak_gflops, a.bandwidth_gbs) {
+            (Some(name), _, _) => Some(crate::analysis::roofline::Device::preset(name)?),
+            (None, Some(pk), Some(bw)) => Some(crate::analysis::roofline::Device::custom(pk, bw)?),
+            _ => None,
+        };
+        if let Some(d) = &device {
+            crate::analysis::roofline::apply(&mut p, d);
+        }
         let r = profile_report(&model, &p, &times, a.top);
         (r.total_ms, repeat, Some(r))
     } else if let Some(k) = a.repeat {
@@ -1130,16 +1157,32 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
         json_human(&p.flops),
         json_human(&p.macs),
     );
-    let mut t = new_table(&[
-        "node",
-        "op_type",
-        "time_ms",
-        "time_pct",
-        "flops",
-        "macs",
-        "GFLOP/s",
-        "tract ops",
-    ]);
+    if let (Some(e), Some(d)) = (p.estimate_ms, &p.estimate_device) {
+        let _ = writeln!(
+            s,
+            "Roofline estimate on {d}: {} ms (measured / estimate = {:.2})",
+            ms(e),
+            if e > 0.0 { p.total_ms / e } else { f64::NAN }
+        );
+    }
+    let est = p.estimate_ms.is_some();
+    let mut header = vec![
+        "node", "op_type", "time_ms", "time_pct", "flops", "macs", "GFLOP/s",
+    ];
+    if est {
+        header.push("estimate_ms");
+    }
+    header.push("tract ops");
+    let mut t = new_table(&header);
+    // the estimate column sits before the last ("tract ops") cell, when shown
+    let with_est = |mut row: Vec<Cell>, e: Option<f64>| {
+        if est {
+            let last = row.pop().expect("row");
+            row.push(right(e.map(ms).unwrap_or_else(|| "-".into())));
+            row.push(last);
+        }
+        row
+    };
     for n in &p.nodes {
         let mut ops: Vec<&str> = vec![];
         for tn in &n.tract_nodes {
@@ -1147,24 +1190,27 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
                 ops.push(&tn.op);
             }
         }
-        t.add_row(vec![
-            Cell::new(&n.name),
-            Cell::new(&n.op_type),
-            right(ms(n.time_ms)),
-            right(format!("{:.2}%", n.time_pct)),
-            right(json_human(&n.flops)),
-            right(json_human(&n.macs)),
-            right(
-                n.gflops_per_s
-                    .map(|g| format!("{g:.2}"))
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Cell::new(if ops.is_empty() {
-                "- (folded away)".to_string()
-            } else {
-                ops.join(", ")
-            }),
-        ]);
+        t.add_row(with_est(
+            vec![
+                Cell::new(&n.name),
+                Cell::new(&n.op_type),
+                right(ms(n.time_ms)),
+                right(format!("{:.2}%", n.time_pct)),
+                right(json_human(&n.flops)),
+                right(json_human(&n.macs)),
+                right(
+                    n.gflops_per_s
+                        .map(|g| format!("{g:.2}"))
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                Cell::new(if ops.is_empty() {
+                    "- (folded away)".to_string()
+                } else {
+                    ops.join(", ")
+                }),
+            ],
+            n.estimate_ms,
+        ));
     }
     if !p.unmatched.nodes.is_empty() {
         let mut ops: Vec<&str> = vec![];
@@ -1173,27 +1219,33 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
                 ops.push(&tn.op);
             }
         }
-        t.add_row(vec![
-            Cell::new("unmatched"),
-            Cell::new(""),
-            right(ms(p.unmatched.time_ms)),
-            right(format!("{:.2}%", pct(p.unmatched.time_ms, p.total_ms))),
-            right("-"),
-            right("-"),
-            right("-"),
-            Cell::new(ops.join(", ")),
-        ]);
+        t.add_row(with_est(
+            vec![
+                Cell::new("unmatched"),
+                Cell::new(""),
+                right(ms(p.unmatched.time_ms)),
+                right(format!("{:.2}%", pct(p.unmatched.time_ms, p.total_ms))),
+                right("-"),
+                right("-"),
+                right("-"),
+                Cell::new(ops.join(", ")),
+            ],
+            None,
+        ));
     }
-    t.add_row(vec![
-        Cell::new("(between nodes)"),
-        Cell::new(""),
-        right(ms(p.outside_nodes_ms)),
-        right(format!("{:.2}%", pct(p.outside_nodes_ms, p.total_ms))),
-        right("-"),
-        right("-"),
-        right("-"),
-        Cell::new("plan bookkeeping"),
-    ]);
+    t.add_row(with_est(
+        vec![
+            Cell::new("(between nodes)"),
+            Cell::new(""),
+            right(ms(p.outside_nodes_ms)),
+            right(format!("{:.2}%", pct(p.outside_nodes_ms, p.total_ms))),
+            right("-"),
+            right("-"),
+            right("-"),
+            Cell::new("plan bookkeeping"),
+        ],
+        None,
+    ));
     let _ = writeln!(s, "{t}");
     if p.by_stage.len() > 1 {
         let _ = writeln!(s, "\nBy stage");
