@@ -320,7 +320,8 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
+/// The main rows with the opt-in columns, for the human formats (table, Markdown).
+fn human_rows(p: &Profile, o: &ReportOptions) -> (Vec<&'static str>, Vec<Row>) {
     let (mut header, mut rows) = main_rows(p, o);
     if o.group_by == GroupBy::Node {
         header.extend(extra_header(p, o).into_iter().map(|h| h.0));
@@ -329,6 +330,11 @@ pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
                 .extend(extra_cells(n, p, o).into_iter().map(|c| c.1));
         }
     }
+    (header, rows)
+}
+
+pub fn markdown(p: &Profile, o: &ReportOptions) -> String {
+    let (header, rows) = human_rows(p, o);
     let mut s = String::new();
     s.push_str(&format!("| {} |\n", header.join(" | ")));
     s.push_str(&format!(
@@ -402,14 +408,7 @@ fn new_table(header: &[&str]) -> Table {
 }
 
 pub fn table(p: &Profile, o: &ReportOptions) -> String {
-    let (mut header, mut rows) = main_rows(p, o);
-    if o.group_by == GroupBy::Node {
-        header.extend(extra_header(p, o).into_iter().map(|h| h.0));
-        for (r, n) in rows.iter_mut().zip(node_list(p, o)) {
-            r.human
-                .extend(extra_cells(n, p, o).into_iter().map(|c| c.1));
-        }
-    }
+    let (header, rows) = human_rows(p, o);
     let mut out = String::new();
     out.push_str(&format!("{}\n", p.model.path));
     let numeric_from = if o.group_by == GroupBy::Node { 3 } else { 1 };
