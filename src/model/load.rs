@@ -12,9 +12,6 @@ use super::graph::Graph;
 use super::proto::{ModelProto, TensorProto, DATA_LOCATION_EXTERNAL};
 use crate::error::{Error, Location, Result};
 
-#[derive(Clone, Debug, Default)]
-pub struct LoadOptions {}
-
 /// A decoded, validated model.
 #[derive(Clone, Debug)]
 pub struct Model {

@@ -10,7 +10,7 @@ pub mod stripped;
 pub mod values;
 
 pub use graph::{Graph, Node, NodeId, Tensor, TensorId, TensorKind};
-pub use load::{load, load_bytes, LoadOptions, Model};
+pub use load::{load, load_bytes, Model};
 
 /// A tensor shape whose dims may be symbolic.
 pub type Shape = Vec<crate::sym::Count>;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::graph::{Graph, TensorKind};
-use super::proto::{self, data_type as dt};
+use super::proto;
 use super::values::{self, Value};
 use super::{Model, Shape};
 use crate::sym::Count;
@@ -254,6 +254,3 @@ fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> proto::ValueInfoProto
 }
 
 pub mod rules;
-
-/// Element type of a float result when the input's is unknown.
-pub const DEFAULT_FLOAT: i32 = dt::FLOAT;
