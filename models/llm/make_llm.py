@@ -65,14 +65,19 @@ MODELS = {
     # float reference implementation can match it within 1e-3).
     "llama_int4": dict(arch="llama", precision="int4",
                        extra={"accuracy_level": "1", "block_size": "32"}),
+    # The same weights, asymmetric int4 (uint4 with zero points) in blocks of 16.
+    "llama_int4_asym16": dict(arch="llama", precision="int4",
+                              extra={"accuracy_level": "1", "block_size": "16", "is_symmetric": "false"}),
     # The same architecture and the same weights, fp32.
     "llama_fp32": dict(arch="llama", precision="fp32", extra={}),
     # Qwen2: q/k/v biases, tied embeddings (-> quantized embedding GatherBlockQuantized sharing
     # the lm_head weights), asymmetric int4 (zero points).
     "qwen2_int4": dict(arch="qwen2", precision="int4",
-                       extra={"accuracy_level": "1", "block_size": "32", "is_symmetric": "false"}),
+                       extra={"accuracy_level": "1", "block_size": "32"}),
     # Gemma: tied embeddings, embedding scaled by sqrt(hidden), (1 + w) RMSNorm, GELU(tanh) MLP.
     "gemma_fp32": dict(arch="gemma", precision="fp32", extra={}),
+    # Phi-3 (mini, 4k-style rotary): fused qkv_proj and gate_up_proj in the checkpoint.
+    "phi3_fp32": dict(arch="phi3", precision="fp32", extra={}),
 }
 
 
@@ -86,6 +91,12 @@ def hf_config(arch):
         return tf.LlamaConfig(**TINY, tie_word_embeddings=False, attention_bias=False, mlp_bias=False)
     if arch == "qwen2":
         return tf.Qwen2Config(**TINY, tie_word_embeddings=True, use_sliding_window=False)
+    if arch == "phi3":
+        # vocab 320, not 256: the builder takes any Linear with out_features == vocab for the LM
+        # head, and Phi-3's fused gate_up_proj has 2 * intermediate = 256 outputs.
+        return tf.Phi3Config(**dict(TINY, vocab_size=320), tie_word_embeddings=False,
+                             original_max_position_embeddings=128,
+                             rope_scaling=None, sliding_window=None)
     if arch == "gemma":
         return tf.GemmaConfig(**TINY, tie_word_embeddings=True, hidden_act="gelu_pytorch_tanh",
                               hidden_activation="gelu_pytorch_tanh")
@@ -94,7 +105,8 @@ def hf_config(arch):
 
 def hf_model_class(arch):
     import transformers as tf
-    return {"llama": tf.LlamaForCausalLM, "qwen2": tf.Qwen2ForCausalLM, "gemma": tf.GemmaForCausalLM}[arch]
+    return {"llama": tf.LlamaForCausalLM, "qwen2": tf.Qwen2ForCausalLM, "gemma": tf.GemmaForCausalLM,
+            "phi3": tf.Phi3ForCausalLM}[arch]
 
 
 def randomise(model, arch):
@@ -229,6 +241,54 @@ def run_named(sess, feeds):
     return dict(zip(names, sess.run(names, feeds)))
 
 
+def dequantize_matmulnbits(m, node):
+    """[K, N] float weight of a MatMulNBits node (4-bit, blockwise along K)."""
+    from onnx import numpy_helper
+    inits = {t.name: t for t in m.graph.initializer}
+    a = {x.name: x.i for x in node.attribute}
+    K, N, bits, bs = a["K"], a["N"], a["bits"], a["block_size"]
+    assert bits == 4
+    nb = (K + bs - 1) // bs
+    q = numpy_helper.to_array(inits[node.input[1]]).reshape(N, nb, bs // 2)
+    vals = np.stack([q & 0x0F, q >> 4], axis=-1).reshape(N, nb, bs).astype(np.float32)
+    scales = numpy_helper.to_array(inits[node.input[2]]).reshape(N, nb).astype(np.float32)
+    if len(node.input) > 3 and node.input[3]:
+        zp = numpy_helper.to_array(inits[node.input[3]]).reshape(N, -1)
+        zp = np.stack([zp & 0x0F, zp >> 4], axis=-1).reshape(N, -1)[:, :nb].astype(np.float32)
+    else:
+        zp = np.full((N, nb), 8.0, dtype=np.float32)
+    w = (vals - zp[:, :, None]) * scales[:, :, None]
+    return w.reshape(N, nb * bs)[:, :K].T
+
+
+def dequantized_hf(m, hf_model):
+    """A copy of the transformers model carrying the int4 export's dequantized weights."""
+    import copy
+    import torch
+    hm = copy.deepcopy(hf_model)
+    cfg = hm.config
+    qn, kvn = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
+    with torch.no_grad():
+        for node in m.graph.node:
+            if node.op_type != "MatMulNBits":
+                continue
+            w = torch.from_numpy(dequantize_matmulnbits(m, node).T.copy())  # [N, K] like nn.Linear
+            parts = node.name.strip("/").split("/")
+            if parts[0] == "lm_head":
+                hm.lm_head.weight.copy_(w)  # tied models share it with the embedding
+                continue
+            layer = hm.model.layers[int(parts[1].split(".")[1])]
+            if parts[2] == "attn" and parts[3] == "qkv_proj":
+                layer.self_attn.q_proj.weight.copy_(w[:qn])
+                layer.self_attn.k_proj.weight.copy_(w[qn:qn + kvn])
+                layer.self_attn.v_proj.weight.copy_(w[qn + kvn:])
+            elif parts[2] == "attn":
+                getattr(layer.self_attn, parts[3]).weight.copy_(w)
+            else:
+                getattr(layer.mlp, parts[3]).weight.copy_(w)
+    return hm
+
+
 def references(name, out, hf_model, arch):
     import onnx
     import onnxruntime as ort
@@ -261,6 +321,15 @@ def references(name, out, hf_model, arch):
         hf_logits = hf_model(torch.tensor([PROMPT + [next_tok]])).logits.numpy()
     hf_prefill = float(np.abs(hf_logits[0, :P] - pf_out["logits"][0]).max())
     hf_decode = float(np.abs(hf_logits[0, P] - dc_out["logits"][0, -1]).max())
+    deq = {}
+    if any(n.op_type == "MatMulNBits" for n in m.graph.node):
+        # cross-check 3: transformers with the export's dequantized int4 weights
+        with torch.no_grad():
+            dq_logits = dequantized_hf(m, hf_model)(torch.tensor([PROMPT + [next_tok]])).logits.numpy()
+        deq = {"max_abs_diff_prefill_vs_transformers_dequantized_weights":
+               float(np.abs(dq_logits[0, :P] - pf_out["logits"][0]).max()),
+               "max_abs_diff_decode_vs_transformers_dequantized_weights":
+               float(np.abs(dq_logits[0, P] - dc_out["logits"][0, -1]).max())}
 
     steps = {}
     for step, feeds, outs, dims in (
@@ -302,8 +371,11 @@ def references(name, out, hf_model, arch):
             "max_abs_diff_decode_vs_6_token_prefill": prefill6_vs_decode,
             "max_abs_diff_prefill_vs_transformers": hf_prefill,
             "max_abs_diff_decode_vs_transformers": hf_decode,
+            **deq,
             "note": "transformers runs the unquantized weights: for int4 exports the difference is "
-                    "the quantization error; for fp32 it is float rounding.",
+                    "the quantization error; for fp32 it is float rounding. The *_dequantized_weights "
+                    "figures load the export's own int4 weights, dequantized ((q - zero_point) * scale, "
+                    "zero point 8 when absent), into the transformers model: float rounding only.",
         },
         "onnxruntime": {"version": ort.__version__, "provider": "CPUExecutionProvider",
                         "intra_op_num_threads": 1},
@@ -314,7 +386,7 @@ def references(name, out, hf_model, arch):
         json.dump(ref, f, indent=2)
     print(f"  {name}: prefill max|logits| {steps['prefill']['max_abs_logits']:.4f}, "
           f"decode token {next_tok}, decode vs 6-token prefill {prefill6_vs_decode:.2e}, "
-          f"vs transformers prefill {hf_prefill:.2e} decode {hf_decode:.2e}")
+          f"vs transformers prefill {hf_prefill:.2e} decode {hf_decode:.2e}", deq)
     return ref
 
 
