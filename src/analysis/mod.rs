@@ -2,6 +2,7 @@
 //! mutated. `profile` runs the counting passes and assembles the `Profile` that every report,
 //! comparison and budget check reads.
 
+pub mod llm;
 pub mod memory;
 pub mod params;
 pub mod profile;

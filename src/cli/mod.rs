@@ -1,6 +1,8 @@
 //! The command line: clap definitions, their validation into library options, and the commands'
 //! bodies. `main.rs` only maps the outcome to an exit code.
 
+pub mod llm;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -45,6 +47,8 @@ pub enum Command {
     /// Check models against budgets (FLOPs, MACs, params, bytes, growth against a baseline);
     /// exit 0 within budget, 1 over, 2 on an error.
     Check(crate::budget::CheckArgs),
+    /// An LLM export's prefill against decode: FLOPs, bytes, KV cache, tokens/s on a device.
+    Llm(llm::LlmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,10 +82,10 @@ impl ShapeArgs {
                 .trim()
                 .parse()
                 .map_err(|_| Error::usage("--dim", format!("'{v}' is not an integer")))?;
-            if v <= 0 {
+            if v < 0 {
                 return Err(Error::usage(
                     "--dim",
-                    format!("{k}={v}: dims must be positive"),
+                    format!("{k}={v}: dims must not be negative"),
                 ));
             }
             dims.insert(sanitize_symbol(k.trim()), v);
@@ -187,6 +191,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }),
         Command::Check(a) => crate::budget::run_check(&a),
         Command::Run(a) => crate::runtime::run::run_command(&a),
+        Command::Llm(a) => llm::run(&a),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod graph;
 pub mod json;
+pub mod llm;
 pub mod tabular;
 
 use crate::sym::Count;
