@@ -240,6 +240,18 @@ pub struct DeviceInfo {
     pub source: String,
 }
 
+/// FLOPs of one op type in prefill and decode (JSON `by_op_type[]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct OpTypeShare {
+    pub op_type: String,
+    /// Nodes of this type.
+    pub count: u64,
+    pub prefill_flops: i128,
+    /// Mean over the decode steps.
+    pub decode_flops_per_token: serde_json::Value,
+    pub decode_flops_last_token: i128,
+}
+
 /// The result of `onnxscope llm`.
 #[derive(Clone, Debug, Serialize)]
 pub struct LlmReport {
@@ -253,6 +265,8 @@ pub struct LlmReport {
     pub prefill: Prefill,
     pub decode: Decode,
     pub device: Option<DeviceInfo>,
+    /// Where the FLOPs go: prefill and decode per op type.
+    pub by_op_type: Vec<OpTypeShare>,
     /// Nodes no rule could cost (they count 0 in every figure).
     pub unknown: Vec<Unknown>,
     pub warnings: Vec<String>,
@@ -493,9 +507,9 @@ pub fn detect_roles(model: &Model, opts: &LlmOptions) -> Result<Roles> {
                 2
             }
         };
-        for a in 1..=2 {
+        for (a, d) in s.iter().enumerate().take(3).skip(1) {
             if a != past_axis {
-                if let Some(x) = plain_sym(&s[a]) {
+                if let Some(x) = plain_sym(d) {
                     if Some(&x) != batch_sym.as_ref() {
                         assign(
                             model,
@@ -855,10 +869,12 @@ fn mean_json(sum: i128, n: i64) -> serde_json::Value {
 }
 
 /// One step's exact figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct StepCost {
     flops: i128,
     macs: i128,
+    /// FLOPs per op type, in the order of the decode profile's `by_op_type`.
+    by_op: Vec<i128>,
 }
 
 /// The values of the step symbols at decode step k.
@@ -968,17 +984,30 @@ pub fn analyse(model: &Model, opts: &LlmOptions) -> Result<LlmReport> {
         bindings(&roles, Some(s), past, Some(total))
     };
     let eval = |c: &Count, k: i64| c.bind(&step_values(k)).as_int();
+    let op_keys: Vec<&str> = sym.by_op_type.iter().map(|r| r.key.as_str()).collect();
     let from_poly = |k: i64| -> Option<StepCost> {
         Some(StepCost {
             flops: eval(&sym.totals.flops, k)?,
             macs: eval(&sym.totals.macs, k)?,
+            by_op: sym
+                .by_op_type
+                .iter()
+                .map(|r| eval(&r.flops, k))
+                .collect::<Option<Vec<_>>>()?,
         })
     };
     let concrete = |k: i64| -> Result<(StepCost, Profile)> {
         let prof = profile_at(model, step_values(k), opts.use_tract)?;
+        let mut by_op = vec![0; op_keys.len()];
+        for r in &prof.by_op_type {
+            if let Some(i) = op_keys.iter().position(|k| *k == r.key) {
+                by_op[i] = exact(model, "decode FLOPs", &r.flops)?;
+            }
+        }
         let c = StepCost {
             flops: exact(model, "decode FLOPs", &prof.totals.flops)?,
             macs: exact(model, "decode MACs", &prof.totals.macs)?,
+            by_op,
         };
         Ok((c, prof))
     };
@@ -1014,6 +1043,21 @@ pub fn analyse(model: &Model, opts: &LlmOptions) -> Result<LlmReport> {
         method = "each step profiled (the cost is not one polynomial in the context)".into();
     }
     let unknown = last_profile.unknown.clone();
+    let mut by_op_type = vec![];
+    for (i, r) in sym.by_op_type.iter().enumerate() {
+        let prefill_flops = match pre.by_op_type.iter().find(|x| x.key == r.key) {
+            Some(x) => exact(model, "prefill FLOPs", &x.flops)?,
+            None => 0,
+        };
+        let sum: i128 = costs.iter().map(|c| c.by_op[i]).sum();
+        by_op_type.push(OpTypeShare {
+            op_type: r.key.clone(),
+            count: r.count,
+            prefill_flops,
+            decode_flops_per_token: mean_json(sum, g_steps),
+            decode_flops_last_token: costs[costs.len() - 1].by_op[i],
+        });
+    }
     if !unknown.is_empty() {
         warnings.push(format!(
             "{} nodes could not be costed and count 0 in every figure (see `unknown`)",
@@ -1132,6 +1176,7 @@ pub fn analyse(model: &Model, opts: &LlmOptions) -> Result<LlmReport> {
         prefill,
         decode,
         device,
+        by_op_type,
         unknown,
         warnings,
     })

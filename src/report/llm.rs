@@ -94,14 +94,12 @@ fn cost_rows(r: &LlmReport) -> (Vec<&'static str>, Vec<Vec<String>>) {
             "tokens/s".into(),
             pf.seconds
                 .filter(|s| *s > 0.0)
-                .map(|s| format!("{:.1}", pf.tokens as f64 / s))
+                .map(|s| rate(pf.tokens as f64 / s))
                 .unwrap_or_else(|| "-".into()),
-            d.tokens_per_second
-                .map(|t| format!("{t:.1}"))
-                .unwrap_or_else(|| "-".into()),
+            d.tokens_per_second.map(rate).unwrap_or_else(|| "-".into()),
             last.and_then(|s| s.seconds)
                 .filter(|s| *s > 0.0)
-                .map(|s| format!("{:.1}", 1.0 / s))
+                .map(|s| rate(1.0 / s))
                 .unwrap_or_else(|| "-".into()),
         ]);
         rows.push(vec![
@@ -120,6 +118,42 @@ fn cost_rows(r: &LlmReport) -> (Vec<&'static str>, Vec<Vec<String>>) {
         ],
         rows,
     )
+}
+
+fn op_rows(r: &LlmReport) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let rows = r
+        .by_op_type
+        .iter()
+        .filter(|o| o.prefill_flops != 0 || o.decode_flops_last_token != 0)
+        .map(|o| {
+            vec![
+                o.op_type.clone(),
+                o.count.to_string(),
+                human_f(o.prefill_flops as f64),
+                human_f(num(&o.decode_flops_per_token)),
+                human_f(o.decode_flops_last_token as f64),
+            ]
+        })
+        .collect();
+    (
+        vec![
+            "op_type",
+            "count",
+            "prefill FLOPs",
+            "decode FLOPs/token",
+            "last token",
+        ],
+        rows,
+    )
+}
+
+/// A rate in human units: `512`, `1.33 M`.
+fn rate(v: f64) -> String {
+    if v < 999.5 {
+        format!("{v:.1}")
+    } else {
+        human_f(v)
+    }
 }
 
 fn summary_lines(r: &LlmReport) -> Vec<String> {
@@ -160,11 +194,11 @@ fn summary_lines(r: &LlmReport) -> Vec<String> {
             dev.ridge_flops_per_byte,
             r.decode
                 .tokens_per_second
-                .map(|t| format!("{t:.1}"))
+                .map(rate)
                 .unwrap_or_else(|| "-".into()),
             r.decode
                 .batch_tokens_per_second
-                .map(|t| format!("{t:.1}"))
+                .map(rate)
                 .unwrap_or_else(|| "-".into()),
             r.batch
         ));
@@ -211,6 +245,9 @@ pub fn table(r: &LlmReport) -> String {
     out.push_str("\n\nCost\n");
     let (h, rows) = cost_rows(r);
     out.push_str(&new_table(&h, &rows, 1));
+    out.push_str("\n\nBy op type\n");
+    let (h, rows) = op_rows(r);
+    out.push_str(&new_table(&h, &rows, 1));
     out.push_str("\n\n");
     for line in summary_lines(r) {
         out.push_str(&line);
@@ -243,6 +280,9 @@ pub fn markdown(r: &LlmReport) -> String {
     out.push_str(&md_table(&h, &rows, 4));
     out.push_str("\n### Cost\n\n");
     let (h, rows) = cost_rows(r);
+    out.push_str(&md_table(&h, &rows, 1));
+    out.push_str("\n### By op type\n\n");
+    let (h, rows) = op_rows(r);
     out.push_str(&md_table(&h, &rows, 1));
     out.push('\n');
     for line in summary_lines(r) {
