@@ -1223,3 +1223,40 @@ fn kv_bytes(
     }
     Ok((total, dtypes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_mean_is_an_integer_when_it_divides() {
+        // (6 + 7 + 8 + 9) / 4 = 7.5; (6 + 7 + 8) / 3 = 7
+        assert_eq!(mean_json(30, 4), serde_json::json!(7.5));
+        assert_eq!(mean_json(21, 3), serde_json::json!(7));
+    }
+
+    #[test]
+    fn cache_tensor_names() {
+        for n in [
+            "past_key_values.0.key",
+            "past_key_0",
+            "past.3.value",
+            "past_value",
+        ] {
+            assert!(is_past_name(n), "{n}");
+        }
+        for n in ["input_ids", "attention_mask", "position_ids"] {
+            assert!(!is_past_name(n), "{n}");
+        }
+        assert!(is_present_name("present.0.key") && is_present_name("present_value_1"));
+        assert!(!is_present_name("logits"));
+    }
+
+    #[test]
+    fn a_plain_symbol_is_one_symbol_alone() {
+        let s = Count::sym("past");
+        assert_eq!(plain_sym(&s).as_deref(), Some("past"));
+        assert_eq!(plain_sym(&(&s + 1)), None);
+        assert_eq!(plain_sym(&Count::int(4)), None);
+    }
+}

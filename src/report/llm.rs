@@ -203,8 +203,23 @@ fn summary_lines(r: &LlmReport) -> Vec<String> {
             r.batch
         ));
     }
+    // uncosted nodes, one line per op type and reason (a 32-layer model repeats them)
+    let mut groups: Vec<(&str, &str, &str, usize)> = vec![];
     for u in &r.unknown {
-        out.push(format!("unknown: {} ({}): {}", u.name, u.op_type, u.reason));
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == u.op_type && g.2 == u.reason)
+        {
+            Some(g) => g.3 += 1,
+            None => groups.push((&u.op_type, &u.name, &u.reason, 1)),
+        }
+    }
+    for (op, first, reason, n) in groups {
+        if n == 1 {
+            out.push(format!("unknown: {first} ({op}): {reason}"));
+        } else {
+            out.push(format!("unknown: {n} {op} nodes (e.g. {first}): {reason}"));
+        }
     }
     for w in &r.warnings {
         out.push(format!("warning: {w}"));
