@@ -19,14 +19,16 @@
 //! | Mish | 5 | Softplus, tanh, multiply |
 //! | Gelu (erf), com.microsoft Gelu | 5 | divide by √2, erf, add 1, multiply, multiply by ½ |
 //! | Gelu (tanh approximation), FastGelu | 9 | x³, ·0.044715, add, ·√(2/π), tanh, add 1, two multiplies |
+//! | com.microsoft FastGelu with its bias input | 10 | the bias add, then 9 |
 //! | com.microsoft BiasGelu | 6 | the bias add, then Gelu (erf) |
 //! | com.microsoft BiasAdd | 2 | add bias, add skip |
+//! | com.microsoft BiasSplitGelu, per output element (D/2 of D) | 8 | 2 bias adds (both halves), Gelu (erf) 5, multiply |
 //! | Swish / SiLU (com.microsoft QuickGelu) | 5 | Sigmoid + multiply |
 //! | Where | 1 | select |
 //!
 //! Shapes: unary ops keep their input's shape and type (Not, IsNaN, IsInf give bool); binary
 //! and variadic ops broadcast their inputs (numpy rules), comparisons and logic give bool,
-//! Where takes its type from X. Small integer values are computed through Add, Sub, Mul, Div,
+//! Where takes its type from X; BiasSplitGelu halves the last dim. Small integer values are computed through Add, Sub, Mul, Div,
 //! Mod (fmod = 0), the comparisons and Where, so shape arithmetic reaches Reshape targets.
 //! Control inputs: Clip's min and max (bounds, not parameters).
 
@@ -113,7 +115,8 @@ pub fn register(r: &mut Registry) {
     r.onnx("Gelu", OpDef::new(same_shape, gelu));
     r.microsoft("Gelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasGelu", OpDef::new(same_shape, per_element::<6>));
-    r.microsoft("FastGelu", OpDef::new(same_shape, per_element::<9>));
+    r.microsoft("FastGelu", OpDef::new(same_shape, fast_gelu));
+    r.microsoft("BiasSplitGelu", OpDef::new(half_last_dim, per_element::<8>));
     r.microsoft("QuickGelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasAdd", OpDef::new(same_shape, per_element::<2>));
 }
@@ -130,6 +133,23 @@ fn gelu(c: &CostCtx) -> RuleResult {
     } else {
         per_element::<5>(c)
     }
+}
+
+/// com.microsoft FastGelu: 9 per element, 10 with the bias input.
+fn fast_gelu(c: &CostCtx) -> RuleResult {
+    if c.has_input(1) {
+        per_element::<10>(c)
+    } else {
+        per_element::<9>(c)
+    }
+}
+
+/// BiasSplitGelu: [N, S, D] → [N, S, D/2].
+fn half_last_dim(c: &ShapeCtx) -> ShapeResult {
+    let mut s = c.shape(0)?;
+    let last = s.last_mut()?;
+    *last = last.div_exact(2)?;
+    one(Some(s), c.dtype(0), None)
 }
 
 /// Variadic Max/Min/Sum: k − 1 per element; Mean: k (k − 1 adds and a divide).
@@ -278,10 +298,17 @@ mod tests {
         let e = onnx("Gelu", vec![astr("approximate", "tanh")], &[f(&[2, 3, 4])]);
         assert_eq!(e.flops(), 24 * 9);
         // com.microsoft activations: BiasGelu = bias add + Gelu (1 + 5), FastGelu 9, QuickGelu 5
-        for (op, k) in [("BiasGelu", 6), ("FastGelu", 9), ("QuickGelu", 5), ("Gelu", 5)] {
+        for (op, k) in [("BiasGelu", 6), ("FastGelu", 10), ("QuickGelu", 5), ("Gelu", 5)] {
             let e = eval(MICROSOFT, op, vec![], &[f(&[2, 3, 4]), f(&[4])], None, 1);
             assert_eq!(e.flops(), 24 * k, "com.microsoft {op}");
         }
+        // FastGelu without its bias: 9
+        let e = eval(MICROSOFT, "FastGelu", vec![], &[f(&[2, 3, 4])], None, 1);
+        assert_eq!(e.flops(), 24 * 9);
+        // BiasSplitGelu [2,3,8] → [2,3,4]: 24 outputs × (2 + 5 + 1)
+        let e = eval(MICROSOFT, "BiasSplitGelu", vec![], &[f(&[2, 3, 8]), f(&[8])], None, 1);
+        assert_eq!(e.shape(), [2, 3, 4]);
+        assert_eq!(e.flops(), 24 * 8);
         // BiasAdd(X, bias, skip): two additions per element
         let e = eval(MICROSOFT, "BiasAdd", vec![], &[f(&[2, 3, 4]), f(&[4]), f(&[2, 3, 4])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);

@@ -8,13 +8,19 @@
 //! - MatMul (batched, broadcast): FLOPs = (2K − 1)·M·Ncols·batch, MACs = K·M·Ncols·batch, batch
 //!   the product of the broadcast leading dims. MatMulInteger / QLinearMatMul: the same structure
 //!   in integer ops (QLinearMatMul adds 3 per output for requantization).
+//! - com.microsoft MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zp?, b_zp?, bias?): the
+//!   integer product (2K − 1)·M·Ncols·batch, + M·Ncols·batch to scale to float (one multiply by
+//!   a_scale·b_scale), + M·Ncols·batch with the bias. DynamicQuantizeMatMul(A, B, b_scale,
+//!   b_zp?, bias?): the same, + 5 per element of A for quantizing it on the fly
+//!   (DynamicQuantizeLinear's rule). MACs K·M·Ncols·batch.
 //! - Einsum with n operands: let P = product of all index sizes, O = product of output index
 //!   sizes; FLOPs = (n − 1)·P multiplications + (P − O) additions; MACs = P for two operands.
 //!
 //! Shapes: Gemm [M, N]; MatMul numpy-style (1-D operands promoted and the added dim dropped,
 //! batch dims broadcast); Einsum the output letters' sizes. MatMulInteger gives int32, QGemm
 //! float without y_scale (else y_zero_point's type, uint8 by default), QLinearMatMul
-//! y_zero_point's type. Control inputs: none.
+//! y_zero_point's type; MatMulIntegerToFloat the scales' type, DynamicQuantizeMatMul A's.
+//! Control inputs: none.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +37,14 @@ pub fn register(r: &mut Registry) {
     r.onnx("MatMulInteger", OpDef::new(matmul_shape, matmul));
     r.onnx("QLinearMatMul", OpDef::new(matmul_shape, matmul));
     r.onnx("Einsum", OpDef::new(einsum_shape, einsum));
+    r.microsoft(
+        "MatMulIntegerToFloat",
+        OpDef::new(matmul_shape, matmul_to_float),
+    );
+    r.microsoft(
+        "DynamicQuantizeMatMul",
+        OpDef::new(matmul_shape, matmul_to_float),
+    );
 }
 
 fn gemm(c: &CostCtx) -> RuleResult {
@@ -123,6 +137,34 @@ fn matmul(c: &CostCtx) -> RuleResult {
         let mut flops = &(&(&k * 2) - &Count::int(1)) * &outputs;
         if c.node.op_type == "QLinearMatMul" {
             flops = &flops + &(&outputs * 3);
+        }
+        Ok(OpCost {
+            flops,
+            macs,
+            ..Default::default()
+        })
+    })())
+}
+
+/// MatMulIntegerToFloat / DynamicQuantizeMatMul: integer product, rescale, bias, and for the
+/// dynamic one the quantization of A.
+fn matmul_to_float(c: &CostCtx) -> RuleResult {
+    let dynamic = c.node.op_type == "DynamicQuantizeMatMul";
+    let bias = if dynamic { 4 } else { 6 };
+    Ok((|| -> Result<OpCost, Missing> {
+        let (batch, m, k, n) = matmul_dims(c.in_shape(0)?, c.in_shape(1)?)?;
+        let outputs = &(&batch * &m) * &n;
+        let macs = &outputs * &k;
+        let mut flops = &(&(&k * 2) - &Count::int(1)) * &outputs;
+        if k.as_int() == Some(0) {
+            flops = Count::zero();
+        }
+        flops = &flops + &outputs; // to float: one multiply by a_scale·b_scale
+        if c.has_input(bias) {
+            flops = &flops + &outputs;
+        }
+        if dynamic {
+            flops = &flops + &(&c.in_elems(0)? * 5);
         }
         Ok(OpCost {
             flops,
@@ -253,6 +295,7 @@ fn matmul_shape(c: &ShapeCtx) -> ShapeResult {
     let out_dt = match op {
         "MatMulInteger" => dt::INT32,
         "QLinearMatMul" => c.dtype(7),
+        "MatMulIntegerToFloat" => c.dtype(2),
         _ => c.dtype(0),
     };
     one(Some(s), out_dt, None)
@@ -351,6 +394,25 @@ mod tests {
         let e = onnx("MatMul", vec![], &[f(&[]), f(&[5, 6])]);
         assert!(e.outs.is_none());
         assert!(e.missing().contains("scalar"));
+    }
+
+    #[test]
+    fn integer_matmuls_to_float() {
+        // A [2,3] int8 × B [3,4] int8: 8 outputs, K = 3
+        let i8 = |s: &[i64]| t(s, dt::INT8);
+        let ins = [i8(&[2, 3]), i8(&[3, 4]), f(&[]), f(&[])];
+        let e = eval(MICROSOFT, "MatMulIntegerToFloat", vec![], &ins, None, 1);
+        assert_eq!((e.shape(), e.dtype()), (vec![2, 4], dt::FLOAT));
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8); // product + rescale
+        assert_eq!(e.macs(), 3 * 8);
+        let ins = [i8(&[2, 3]), i8(&[3, 4]), f(&[]), f(&[]), None, None, f(&[4])];
+        let e = eval(MICROSOFT, "MatMulIntegerToFloat", vec![], &ins, None, 1);
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8 + 8); // + bias
+        // DynamicQuantizeMatMul(A float [2,3], B int8 [3,4], b_scale): + 5 per element of A
+        let ins = [f(&[2, 3]), i8(&[3, 4]), f(&[])];
+        let e = eval(MICROSOFT, "DynamicQuantizeMatMul", vec![], &ins, None, 1);
+        assert_eq!((e.shape(), e.dtype()), (vec![2, 4], dt::FLOAT));
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8 + 5 * 6);
     }
 
     #[test]

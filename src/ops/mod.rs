@@ -25,6 +25,7 @@ families! {
     control_flow,
     conv,
     elementwise,
+    llm,
     matmul,
     norm,
     pool,
