@@ -305,13 +305,15 @@ fn qwen2_gemma_phi3_weights_and_cache() {
     assert_eq!(qwen.params(), 90_688);
     assert_eq!(gemma.params(), 90_432);
     assert_eq!(phi3.params(), 115_008);
-    for (name, a) in [
-        ("qwen2_int4", qwen),
-        ("gemma_fp32", gemma),
-        ("phi3_fp32", phi3),
+    // Gemma's export scales the embedding by a stored scalar, Constant 8.0 = √64: one stored
+    // element feeding arithmetic, a parameter by docs/COUNTING.md
+    for (name, a, stored_scalars) in [
+        ("qwen2_int4", qwen, 0),
+        ("gemma_fp32", gemma, 1),
+        ("phi3_fp32", phi3, 0),
     ] {
         let r = run(name, 5, 4);
-        assert_eq!(r.weights.params, a.params(), "{name}");
+        assert_eq!(r.weights.params, a.params() + stored_scalars, "{name}");
         assert_eq!(r.kv_cache.bytes_per_token, a.kv_per_token(), "{name}");
         assert_eq!(r.kv_cache.bytes_at_context, 9 * a.kv_per_token(), "{name}");
     }
@@ -530,4 +532,43 @@ fn profile_accepts_a_zero_past() {
         ])
         .assert()
         .code(2);
+}
+
+/// Every FLOP of one llama step (batch 1, S new tokens, T keys) by the README op table:
+/// the attention-mask subgraph (ReduceSum over T: T − 1; Sub: 1), the first
+/// SimplifiedLayerNormalization (4n + 3 per row), four SkipSimplifiedLayerNormalization
+/// (5n + 3 per row), the linears, two GroupQueryAttention, two Sigmoid (4 per element) and
+/// four Mul (1 per element) over the intermediate 128.
+fn llama_step(s: i128, t: i128) -> i128 {
+    let h = 64;
+    let mask = (t - 1) + 1;
+    let norms = s * (4 * h + 3) + 4 * s * (5 * h + 3);
+    let linear = s * LLAMA.linear_per_token();
+    let attention = LLAMA.attention(s, t) + gqa_extra(s, t);
+    let mlp_act = 2 * 4 * s * 128 + 4 * s * 128;
+    mask + norms + linear + attention + mlp_act
+}
+
+#[test]
+fn llama_every_flop_by_hand() {
+    for name in ["llama_fp32", "llama_int4", "llama_int4_asym16"] {
+        let r = run(name, 5, 4);
+        assert_eq!(r.prefill.flops, llama_step(5, 5), "{name}");
+        let steps: Vec<i128> = (6..=9).map(|t| llama_step(1, t)).collect();
+        assert_eq!(
+            r.decode.steps.iter().map(|s| s.flops).collect::<Vec<_>>(),
+            steps,
+            "{name}"
+        );
+        assert_eq!(r.decode.flops_last_token, llama_step(1, 9), "{name}");
+        let sum: i128 = steps.iter().sum();
+        assert_eq!(r.decode.flops_total, sum, "{name}");
+        // the mean of 4 steps: exact, a float only when 4 does not divide the sum
+        let mean = &r.decode.flops_per_token;
+        if sum % 4 == 0 {
+            assert_eq!(as_i128(mean), sum / 4, "{name}");
+        } else {
+            assert_eq!(mean.as_f64().unwrap(), sum as f64 / 4.0, "{name}");
+        }
+    }
 }
