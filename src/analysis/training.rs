@@ -122,7 +122,8 @@ crate::choices!(TrainDtype {
     "fp32" => TrainDtype::Fp32,
     "fp16" => TrainDtype::Fp16,
     "bf16" => TrainDtype::Bf16,
-    "mixed" => TrainDtype::Mixed,
+    "mixed" => TrainDtype::Mixed;
+        "fp16 weights and gradients, an fp32 master copy, fp32 optimizer state",
 });
 
 impl TrainDtype {

@@ -80,14 +80,23 @@ pub fn parse_dims(dims: &[String]) -> Result<HashMap<String, i64>> {
     Ok(out)
 }
 
-/// Clap's possible values for `choices`: a value's first name is shown, later names of the
-/// same value are aliases.
-fn possible_values<T: Choice>(choices: &[(&'static str, T)]) -> Vec<PossibleValue> {
+/// Clap's possible values for `choices`: a value's first name is shown (with its line of
+/// `help`, if any), later names of the same value are aliases.
+fn possible_values<T: Choice>(
+    choices: &[(&'static str, T)],
+    help: &[(&'static str, &'static str)],
+) -> Vec<PossibleValue> {
     let mut out: Vec<(T, PossibleValue)> = vec![];
     for (name, v) in choices {
         match out.iter_mut().find(|(w, _)| w == v) {
             Some((_, pv)) => *pv = pv.clone().alias(*name),
-            None => out.push((*v, PossibleValue::new(*name))),
+            None => {
+                let mut pv = PossibleValue::new(*name);
+                if let Some((_, h)) = help.iter().find(|(n, _)| n == name) {
+                    pv = pv.help(*h);
+                }
+                out.push((*v, pv));
+            }
         }
     }
     out.into_iter().map(|(_, pv)| pv).collect()
@@ -95,17 +104,27 @@ fn possible_values<T: Choice>(choices: &[(&'static str, T)]) -> Vec<PossibleValu
 
 /// The value parser of a [`Choice`] (`--box-format`, `--optimizer`, …).
 pub fn choice<T: Choice + Send + Sync>() -> impl TypedValueParser<Value = T> {
-    PossibleValuesParser::new(possible_values(T::CHOICES))
+    PossibleValuesParser::new(possible_values(T::CHOICES, T::HELP))
         .map(|s| T::from_choice_name(&s).expect("a possible value"))
 }
 
+/// `--help` lines of the formats of `nms`, `dice` and `run`.
+pub const TEXT_OR_JSON: &[(&str, &str)] = &[
+    ("table", "Aligned text for a terminal"),
+    ("json", "One JSON object"),
+];
+
 /// The value parser of `--format` for a command that renders `formats`: only those are
-/// possible values, so clap names them when another is asked for.
-pub fn format(formats: &'static [Format]) -> impl TypedValueParser<Value = Format> {
+/// possible values, so clap names them when another is asked for; `help` gives the lines
+/// `--help` shows for some of them.
+pub fn format(
+    formats: &'static [Format],
+    help: &[(&'static str, &'static str)],
+) -> impl TypedValueParser<Value = Format> {
     let names: Vec<(&'static str, Format)> = formats
         .iter()
         .map(|f| (f.choice_name(), *f))
         .collect();
-    PossibleValuesParser::new(possible_values(&names))
+    PossibleValuesParser::new(possible_values(&names, help))
         .map(|s| Format::from_choice_name(&s).expect("a possible value"))
 }

@@ -67,7 +67,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_unknown: bool,
     /// Output: a table, JSON, JUnit XML, GitHub Actions annotations, or Markdown.
-    #[arg(long, value_parser = format(Styled::FORMATS), default_value_t = Format::Table)]
+    #[arg(long, value_parser = format(Styled::FORMATS, &[]), default_value_t = Format::Table)]
     pub format: Format,
 }
 

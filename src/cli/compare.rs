@@ -27,7 +27,7 @@ pub struct CompareArgs {
     /// Runs per model for `--measure` (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
-    #[arg(long, value_parser = format(Comparison::FORMATS), default_value_t = Format::Table)]
+    #[arg(long, value_parser = format(Comparison::FORMATS, &[]), default_value_t = Format::Table)]
     pub format: Format,
     #[arg(long, value_parser = choice::<By>(), default_value_t = By::Total)]
     pub by: By,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{choice, format};
+use super::args::{choice, format, TEXT_OR_JSON};
 use super::Outcome;
 use crate::error::Result;
 use crate::post::dice::{self, DiceOptions, DiceView, Reduction};
@@ -65,7 +65,7 @@ pub struct DiceArgs {
     /// Hard Dice: an empty target scores 1 if the prediction is empty too, else 0.
     #[arg(long, overrides_with = "ignore_empty")]
     pub no_ignore_empty: bool,
-    #[arg(long, value_parser = format(DiceView::FORMATS), default_value_t)]
+    #[arg(long, value_parser = format(DiceView::FORMATS, TEXT_OR_JSON), default_value_t)]
     pub format: Format,
 }
 

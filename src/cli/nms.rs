@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{choice, format};
+use super::args::{choice, format, TEXT_OR_JSON};
 use super::Outcome;
 use crate::error::Result;
 use crate::post::nms::{self, BoxFormat, Layout, NmsOptions, NmsView, Semantics};
@@ -50,7 +50,7 @@ pub struct NmsArgs {
     /// How the inputs are laid out [default: inferred from the shapes when scores are given].
     #[arg(long, value_parser = choice::<Layout>())]
     pub layout: Option<Layout>,
-    #[arg(long, value_parser = format(NmsView::FORMATS), default_value_t)]
+    #[arg(long, value_parser = format(NmsView::FORMATS, TEXT_OR_JSON), default_value_t)]
     pub format: Format,
     /// Also write keep.npy, boxes.npy, scores.npy, classes.npy (and batch.npy when B > 1) here.
     #[arg(long, value_name = "DIR")]

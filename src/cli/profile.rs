@@ -14,11 +14,20 @@ use crate::error::{Error, Result};
 use crate::report::graph::{self, ColorBy};
 use crate::report::{Column, Format, GroupBy, ProfileView, Render, ReportOptions};
 
+/// `--help` lines of the graph formats.
+const PROFILE_FORMATS: &[(&str, &str)] = &[
+    (
+        "dot",
+        "The graph in Graphviz DOT, nodes coloured by `--color-by`",
+    ),
+    ("svg", "The same graph rendered to SVG by Graphviz's `dot`"),
+];
+
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
     /// The ONNX model.
     pub model: PathBuf,
-    #[arg(long, value_parser = format(ProfileView::FORMATS), default_value_t = Format::Table)]
+    #[arg(long, value_parser = format(ProfileView::FORMATS, PROFILE_FORMATS), default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
     pub shapes: ShapeArgs,

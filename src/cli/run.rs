@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{choice, format, parse_dims};
+use super::args::{choice, format, TEXT_OR_JSON, parse_dims};
 use super::dice::dice_options;
 use super::nms::nms_options;
 use super::Outcome;
@@ -38,7 +38,7 @@ pub struct RunArgs {
     /// Write every output as DIR/<output name>.npy (names made filename-safe).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
-    #[arg(long, value_parser = format(RunOutput::FORMATS), default_value_t)]
+    #[arg(long, value_parser = format(RunOutput::FORMATS, TEXT_OR_JSON), default_value_t)]
     pub format: Format,
     /// Time every node (median of --repeat runs) beside its FLOPs and MACs.
     #[arg(long)]

@@ -31,11 +31,12 @@ pub enum ColorBy {
 }
 
 crate::choices!(ColorBy {
-    "flops" => ColorBy::Flops,
-    "macs" => ColorBy::Macs,
-    "memory-access" => ColorBy::MemoryAccess,
+    "flops" => ColorBy::Flops; "FLOPs",
+    "macs" => ColorBy::Macs; "Multiply-accumulates (`macs`)",
+    "memory-access" => ColorBy::MemoryAccess;
+        "Memory access cost: bytes read + written (`mem_access_bytes`); `mac` is an alias",
     "mac" => ColorBy::MemoryAccess,
-    "intensity" => ColorBy::Intensity,
+    "intensity" => ColorBy::Intensity; "Arithmetic intensity, FLOPs per byte",
 });
 
 impl ColorBy {

@@ -124,7 +124,10 @@ pub enum Column {
     Memory,
 }
 
-crate::choices!(Column { "memory" => Column::Memory });
+crate::choices!(Column {
+    "memory" => Column::Memory;
+        "Activation bytes, memory access, FLOP/byte, live activation bytes",
+});
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum GroupBy {

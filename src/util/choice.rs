@@ -9,6 +9,9 @@ pub trait Choice: Copy + PartialEq + Sized + 'static {
     /// one (printed by `Display`); later names of the same value are aliases.
     const CHOICES: &'static [(&'static str, Self)];
 
+    /// One line of help for the names that have one (`--help` lists them).
+    const HELP: &'static [(&'static str, &'static str)] = &[];
+
     /// The canonical name of `self`.
     fn choice_name(self) -> &'static str {
         Self::CHOICES
@@ -46,13 +49,15 @@ pub fn names<T: Choice>() -> String {
     out.join(", ")
 }
 
-/// Implements [`Choice`], `Display` and `FromStr` for an enum from its list of names:
-/// `choices!(Format { "table" => Format::Table, "json" => Format::Json });`
+/// Implements [`Choice`], `Display` and `FromStr` for an enum from its list of names, each
+/// with an optional line of help:
+/// `choices!(Format { "table" => Format::Table; "Aligned text", "json" => Format::Json });`
 #[macro_export]
 macro_rules! choices {
-    ($ty:ty { $($name:literal => $val:expr),+ $(,)? }) => {
+    ($ty:ty { $($name:literal => $val:expr $(; $help:literal)?),+ $(,)? }) => {
         impl $crate::util::choice::Choice for $ty {
             const CHOICES: &'static [(&'static str, Self)] = &[$(($name, $val)),+];
+            const HELP: &'static [(&'static str, &'static str)] = &[$($(($name, $help),)?)+];
         }
         impl ::std::fmt::Display for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -82,7 +87,11 @@ mod tests {
         Light,
         Dark,
     }
-    crate::choices!(Shade { "light" => Shade::Light, "dark" => Shade::Dark, "black" => Shade::Dark });
+    crate::choices!(Shade {
+        "light" => Shade::Light; "Pale",
+        "dark" => Shade::Dark,
+        "black" => Shade::Dark,
+    });
 
     #[test]
     fn names_parse_print_and_aliases_resolve() {
@@ -93,5 +102,6 @@ mod tests {
         let e = "grey".parse::<Shade>().unwrap_err();
         assert_eq!(e.to_string(), "'grey' is not one of: light, dark");
         assert!("Light".parse::<Shade>().is_err(), "names are case-sensitive");
+        assert_eq!(Shade::HELP, &[("light", "Pale")]);
     }
 }

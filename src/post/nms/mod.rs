@@ -183,9 +183,9 @@ pub struct Detections {
 }
 
 crate::choices!(BoxFormat {
-    "xyxy" => BoxFormat::Xyxy,
-    "xywh" => BoxFormat::Xywh,
-    "cxcywh" => BoxFormat::Cxcywh,
+    "xyxy" => BoxFormat::Xyxy; "Two corners: `(x1, y1, x2, y2)`",
+    "xywh" => BoxFormat::Xywh; "Top-left corner, width and height: `(x, y, w, h)`",
+    "cxcywh" => BoxFormat::Cxcywh; "Centre, width and height: `(cx, cy, w, h)`",
 });
 
 crate::choices!(Semantics {
@@ -194,12 +194,14 @@ crate::choices!(Semantics {
 });
 
 crate::choices!(Layout {
-    "flat" => Layout::Flat,
-    "bnc" => Layout::Bnc,
-    "bcn" => Layout::Bcn,
-    "yolov8" => Layout::Yolov8,
+    "flat" => Layout::Flat; "Boxes `[B,N,4]`, one score per box `[B,N]`, optional class ids `[B,N]`",
+    "bnc" => Layout::Bnc; "Boxes `[B,N,4]`, scores `[B,N,C]`",
+    "bcn" => Layout::Bcn; "Boxes `[B,N,4]`, scores `[B,C,N]` (the ONNX operator's layout)",
+    "yolov8" => Layout::Yolov8;
+        "One tensor `[B,4+C,A]`: box then class scores down axis 1 (YOLOv8 and later)",
     "yolo" => Layout::Yolov8,
-    "yolov5" => Layout::Yolov5,
+    "yolov5" => Layout::Yolov5;
+        "One tensor `[B,A,5+C]`: box, objectness, class scores; score = objectness × class score (YOLOv5)",
     "yolo-obj" => Layout::Yolov5,
 });
 
