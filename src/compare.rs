@@ -92,11 +92,9 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::File(p) => write!(f, "{}", p.display()),
-            Source::Synth(c) => write!(
-                f,
-                "synth:resnext{}_{}x{}d",
-                c.depth, c.cardinality, c.width
-            ),
+            Source::Synth(c) => {
+                write!(f, "synth:resnext{}_{}x{}d", c.depth, c.cardinality, c.width)
+            }
         }
     }
 }
@@ -683,9 +681,7 @@ impl Render for Comparison {
         Ok(match format {
             Format::Table => render_table(self, false),
             Format::Md => render_table(self, true),
-            Format::Json => {
-                serde_json::to_string_pretty(&render_json(self)).expect("json") + "\n"
-            }
+            Format::Json => serde_json::to_string_pretty(&render_json(self)).expect("json") + "\n",
             Format::Csv => render_csv(self),
             Format::Svg => render_svg(self),
             Format::Html => render_html(self),

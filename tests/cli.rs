@@ -301,7 +301,11 @@ fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeS
                         vec![rest[..end].to_string()]
                     };
                     for n in named {
-                        let n = if n == "choices" { "util".to_string() } else { n };
+                        let n = if n == "choices" {
+                            "util".to_string()
+                        } else {
+                            n
+                        };
                         if names.contains(&n) && n != *m {
                             deps.insert(n);
                         }
@@ -329,13 +333,18 @@ fn clap_is_used_only_by_cli_and_main() {
             let text = std::fs::read_to_string(&p).unwrap();
             for (i, line) in text.lines().enumerate() {
                 let code = line.trim_start();
-                if !code.starts_with("//") && (code.contains("clap::") || code.contains("clap ::")) {
+                if !code.starts_with("//") && (code.contains("clap::") || code.contains("clap ::"))
+                {
                     offenders.push(format!("{}:{}: {code}", p.display(), i + 1));
                 }
             }
         }
     }
-    assert!(offenders.is_empty(), "clap outside cli/main:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "clap outside cli/main:\n{}",
+        offenders.join("\n")
+    );
     // the scan sees the real thing: the CLI itself does use clap
     let cli = std::fs::read_to_string(src.join("cli/mod.rs")).unwrap();
     assert!(cli.contains("use clap::"));
@@ -345,8 +354,14 @@ fn clap_is_used_only_by_cli_and_main() {
 fn top_level_modules_form_no_cycle() {
     let g = module_graph();
     // the scan sees real edges: the CLI reaches the commands, the commands reach the model
-    assert!(g["cli"].contains("budget") && g["cli"].contains("runtime"), "{g:?}");
-    assert!(g["compare"].contains("analysis") && g["budget"].contains("model"), "{g:?}");
+    assert!(
+        g["cli"].contains("budget") && g["cli"].contains("runtime"),
+        "{g:?}"
+    );
+    assert!(
+        g["compare"].contains("analysis") && g["budget"].contains("model"),
+        "{g:?}"
+    );
     // depth-first search for a back edge; the path of the first cycle found is reported
     fn visit(
         m: &str,
@@ -382,6 +397,10 @@ fn top_level_modules_form_no_cycle() {
         }
     }
     // and nothing but the CLI depends on it
-    let users: Vec<&String> = g.iter().filter(|(_, d)| d.contains("cli")).map(|(m, _)| m).collect();
+    let users: Vec<&String> = g
+        .iter()
+        .filter(|(_, d)| d.contains("cli"))
+        .map(|(m, _)| m)
+        .collect();
     assert!(users.is_empty(), "modules that import cli: {users:?}");
 }

@@ -184,10 +184,17 @@ fn every_format_renders() {
     // Self-contained: no script, nothing loaded from elsewhere; the only URL is the SVG
     // namespace (an identifier, never fetched).
     assert!(!html.contains("<script"), "{html}");
-    assert!(!html.contains(" src=") && !html.contains(" href="), "{html}");
+    assert!(
+        !html.contains(" src=") && !html.contains(" href="),
+        "{html}"
+    );
     let ns = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
     assert_eq!(ns, 1, "{html}");
-    assert_eq!(html.matches("://").count(), ns, "a URL besides the namespace: {html}");
+    assert_eq!(
+        html.matches("://").count(),
+        ns,
+        "a URL besides the namespace: {html}"
+    );
 }
 
 #[test]

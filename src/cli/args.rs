@@ -121,10 +121,8 @@ pub fn format(
     formats: &'static [Format],
     help: &[(&'static str, &'static str)],
 ) -> impl TypedValueParser<Value = Format> {
-    let names: Vec<(&'static str, Format)> = formats
-        .iter()
-        .map(|f| (f.choice_name(), *f))
-        .collect();
+    let names: Vec<(&'static str, Format)> =
+        formats.iter().map(|f| (f.choice_name(), *f)).collect();
     PossibleValuesParser::new(possible_values(&names, help))
         .map(|s| Format::from_choice_name(&s).expect("a possible value"))
 }

@@ -263,4 +263,5 @@ mod tests {
         npyio::write(&dir.path().join("s.npy"), &Array1::<f32>::zeros(4)).unwrap();
         let e = nms_text(&args(dir.path())).unwrap_err().to_string();
         assert!(e.contains("scores file") && e.contains("s.npy"), "{e}");
-    }}
+    }
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{choice, format, TEXT_OR_JSON, parse_dims};
+use super::args::{choice, format, parse_dims, TEXT_OR_JSON};
 use super::dice::dice_options;
 use super::nms::nms_options;
 use super::Outcome;
@@ -193,7 +193,6 @@ pub struct RunDiceArgs {
     #[arg(long, overrides_with = "ignore_empty", requires = "dice")]
     pub no_ignore_empty: bool,
 }
-
 
 fn parse_scale(s: &str) -> Result<f32> {
     let bad = || {

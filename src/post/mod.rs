@@ -12,8 +12,9 @@ pub mod npyio;
 #[cfg(test)]
 mod reference_tests;
 
-
 pub use dice::{dice, dice_files, DiceOptions, DiceReport};
-pub use nms::{detect, detect_files, iou, nms, BoxFormat, Detections, Layout, NmsOptions, Semantics};
+pub use nms::{
+    detect, detect_files, iou, nms, BoxFormat, Detections, Layout, NmsOptions, Semantics,
+};
 
 pub use crate::error::PostError;

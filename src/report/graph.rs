@@ -10,11 +10,11 @@ use petgraph::dot::{Config, Dot};
 use petgraph::visit::NodeRef;
 
 use super::{human, human_f, shape_str};
-use crate::util::text::xml_escape;
 use crate::analysis::roofline::Bound;
 use crate::analysis::{NodeReport, Profile};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::util::text::xml_escape;
 
 /// What colours the nodes of the DOT/SVG graph.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

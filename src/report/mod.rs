@@ -12,8 +12,8 @@ pub mod tabular;
 use crate::analysis::Profile;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use graph::ColorBy;
 use crate::sym::Count;
+use graph::ColorBy;
 
 /// Every output format of every command. A command renders the subset its result supports
 /// ([`Render::FORMATS`]); asking for another is a usage error naming the ones it has.

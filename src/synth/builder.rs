@@ -6,9 +6,9 @@ use bytes::Bytes;
 use super::rng::uniform;
 use super::*;
 use crate::model::proto::{
-    attribute_type, data_type, tensor_shape_proto, type_proto, AttributeProto, 
-    NodeProto, StringStringEntryProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, DATA_LOCATION_EXTERNAL,
+    attribute_type, data_type, tensor_shape_proto, type_proto, AttributeProto, NodeProto,
+    StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    DATA_LOCATION_EXTERNAL,
 };
 
 /// Names of one conv (+ BN) pair: node scopes (`/layer1/layer1.0/conv1`) and parameter
@@ -123,7 +123,13 @@ impl Builder {
         });
     }
 
-    pub(super) fn unary(&mut self, name: &str, op: &str, x: &str, attrs: Vec<AttributeProto>) -> String {
+    pub(super) fn unary(
+        &mut self,
+        name: &str,
+        op: &str,
+        x: &str,
+        attrs: Vec<AttributeProto>,
+    ) -> String {
         let out = format!("{name}_output_0");
         self.nodes
             .push(node(name, op, vec![x.into()], out.clone(), attrs));
@@ -332,4 +338,3 @@ pub(super) fn value_info(name: &str, dim: Vec<tensor_shape_proto::Dimension>) ->
         ..Default::default()
     }
 }
-

@@ -146,4 +146,3 @@ pub fn parse_config_list(list: &str) -> Result<Vec<(u32, u32)>, SynthError> {
     }
     Ok(out)
 }
-

@@ -24,7 +24,6 @@
 //! graph is structurally complete and cheap to make, and any tool that tries to read the
 //! weights finds they are absent rather than silently reading zeros.
 
-
 pub mod builder;
 pub mod config;
 pub mod resnext;

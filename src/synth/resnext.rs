@@ -164,4 +164,3 @@ pub fn resnext(cfg: &ResNeXtConfig) -> Result<ModelProto, SynthError> {
         ..Default::default()
     })
 }
-

@@ -468,4 +468,3 @@ fn write_model_leaves_nothing_behind_on_error() {
     assert!(!dir.join("never.onnx").exists());
     fs::remove_dir_all(dir).unwrap();
 }
-

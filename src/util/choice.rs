@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(names::<Shade>(), "light, dark");
         let e = "grey".parse::<Shade>().unwrap_err();
         assert_eq!(e.to_string(), "'grey' is not one of: light, dark");
-        assert!("Light".parse::<Shade>().is_err(), "names are case-sensitive");
+        assert!(
+            "Light".parse::<Shade>().is_err(),
+            "names are case-sensitive"
+        );
         assert_eq!(Shade::HELP, &[("light", "Pale")]);
     }
 }

@@ -34,7 +34,11 @@ where
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .and_then(|mut f| write(&mut f).and_then(|()| f.flush()).and_then(|()| f.sync_all()));
+            .and_then(|mut f| {
+                write(&mut f)
+                    .and_then(|()| f.flush())
+                    .and_then(|()| f.sync_all())
+            });
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             cleanup(&temps);
@@ -60,9 +64,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
 
 /// `dir/.<name>.<pid>.tmp` for `dir/<name>`.
 fn temp_name(path: &Path, pid: u32) -> std::io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name")
-    })?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -211,5 +211,4 @@ mod tests {
         };
         assert_eq!(run(&[p, p], &[0.9, 0.8], &o), vec![0, 1]);
     }
-
 }

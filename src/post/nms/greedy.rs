@@ -85,7 +85,6 @@ pub(super) fn greedy_direct(boxes: &[Geo], limit: usize, t: f32) -> Vec<u32> {
     keep
 }
 
-
 /// One candidate of one batch item: a box, a class and the score it is ranked by.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Candidate {
@@ -490,5 +489,4 @@ mod tests {
         assert!(nms(b.view(), s.view(), None, &o).is_err());
         assert_eq!(nms(b.view(), s.view(), None, &opts(1.5)).unwrap(), vec![0]);
     }
-
 }

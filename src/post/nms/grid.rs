@@ -607,5 +607,4 @@ mod tests {
         assert!(s.iter().all(|v| (0.0..1.0).contains(v)));
         assert_eq!(synthetic_boxes(1000, 7).0, b);
     }
-
 }

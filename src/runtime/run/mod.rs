@@ -15,7 +15,6 @@
 //!
 //! Nothing is written until the run and every post-processing step have succeeded.
 
-
 pub mod exec;
 pub mod inputs;
 pub mod outputs;
@@ -325,4 +324,3 @@ fn tract_dtype_name(d: tract_onnx::prelude::DatumType) -> String {
     }
     .to_string()
 }
-

@@ -81,7 +81,10 @@ fn only_output<'a>(outs: &'a [(String, NpyArray)], flag: &str) -> Result<&'a str
 }
 
 /// NMS on the outputs `n` names.
-pub(super) fn run_nms(n: &NmsStep, outs: &[(String, NpyArray)]) -> Result<(Detections, NmsOptions)> {
+pub(super) fn run_nms(
+    n: &NmsStep,
+    outs: &[(String, NpyArray)],
+) -> Result<(Detections, NmsOptions)> {
     let boxes_name = match &n.boxes_output {
         Some(b) => b.as_str(),
         None if n.scores_output.is_some() => {
@@ -163,7 +166,10 @@ fn read_target(path: &std::path::Path) -> Result<ndarray::ArrayD<f32>> {
 }
 
 /// Dice of the output `d` names against its target.
-pub(super) fn run_dice(d: &DiceStep, outs: &[(String, NpyArray)]) -> Result<(DiceReport, DiceOptions)> {
+pub(super) fn run_dice(
+    d: &DiceStep,
+    outs: &[(String, NpyArray)],
+) -> Result<(DiceReport, DiceOptions)> {
     let target_path = d.target.as_path();
     let name = match &d.output {
         Some(n) => n.as_str(),
@@ -185,4 +191,3 @@ pub(super) fn run_dice(d: &DiceStep, outs: &[(String, NpyArray)]) -> Result<(Dic
     })?;
     Ok((report, opts))
 }
-

@@ -126,11 +126,7 @@ fn render_table(
         let _ = write!(s, "\nNMS: {}", crate::post::nms::render_table(det, o));
     }
     if let (Some(d), Some(o)) = (&r.dice, dice) {
-        let _ = write!(
-            s,
-            "\n{}",
-            crate::post::dice::render_table(d, o)
-        );
+        let _ = write!(s, "\n{}", crate::post::dice::render_table(d, o));
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
@@ -298,4 +294,3 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
          counts there."
     );
 }
-

@@ -158,7 +158,12 @@ pub(super) fn pct(part: f64, total: f64) -> f64 {
 }
 
 /// Per-ONNX-node times from the plan's timings, beside the profile pass's counts.
-pub(super) fn profile_report(model: &Model, p: &Profile, t: &exec::PlanTimes, top: usize) -> ProfileReport {
+pub(super) fn profile_report(
+    model: &Model,
+    p: &Profile,
+    t: &exec::PlanTimes,
+    top: usize,
+) -> ProfileReport {
     let names = exec::OnnxNames::new(model);
     let runs = t.total.len();
     let total_ms = exec::median(&t.total);
@@ -306,4 +311,3 @@ pub(super) fn profile_report(model: &Model, p: &Profile, t: &exec::PlanTimes, to
         nodes,
     }
 }
-
