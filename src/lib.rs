@@ -1,7 +1,8 @@
 //! onnxscope: what an exported ONNX model costs before it ships — FLOPs (seed rule, with its
 //! −1), MACs, parameters, memory — and budgets a CI can enforce.
 //!
-//! Layout (each module depends only on those listed before it, except `cli`, which uses all):
+//! Layout (each module depends only on those listed before it, except that `model` and `ops`
+//! use each other, one layer, and `cli` uses all):
 //! * `error` — every error type; `sym` — symbolic counts; `util` — shared helpers (named
 //!   choices, SplitMix64, atomic writes, escaping, the table preset).
 //! * `model` — loading and validation (prost, petgraph, shapes); `ops` — one cost rule per op
