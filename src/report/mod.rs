@@ -227,6 +227,28 @@ pub fn shape_str(s: &Option<crate::model::Shape>) -> String {
 mod tests {
     use super::*;
     #[test]
+    fn a_result_renders_only_its_formats() {
+        struct Two;
+        impl Render for Two {
+            const FORMATS: &'static [Format] = &[Format::Table, Format::Json];
+            fn render_to(&self, format: Format) -> Result<String> {
+                Ok(format!("as {format}"))
+            }
+        }
+        assert_eq!(Two.render(Format::Json).unwrap(), "as json");
+        let e = Two.render(Format::Junit).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad argument --format: junit is not available here; choose one of: table, json"
+        );
+        // every format has a name that parses back to it
+        for (name, f) in <Format as crate::util::choice::Choice>::CHOICES {
+            assert_eq!(name.parse::<Format>().unwrap(), *f);
+            assert_eq!(f.to_string(), *name);
+        }
+    }
+
+    #[test]
     fn human_units_keep_three_digits() {
         assert_eq!(human_f(3_630_000_000.0), "3.63 G");
         assert_eq!(human_f(25_530_472.0), "25.5 M");
