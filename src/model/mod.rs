@@ -1,4 +1,4 @@
-//! The model as onnxscope sees it: the decoded protobuf (weights borrowed from the bytes read),
+//! The model as onnxscope sees it: the decoded protobuf (weights borrowed from a memory map),
 //! the petgraph IR of each graph and subgraph, typed attribute access, and the tensor shapes.
 
 pub mod attr;
