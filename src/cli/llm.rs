@@ -3,20 +3,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::{Outcome, ShapeArgs};
-use crate::analysis::llm::{self, LlmOptions};
+use super::args::{format, parse_dims};
+use super::profile::device;
+use super::Outcome;
+use crate::analysis::llm::{self, LlmOptions, LlmReport};
 use crate::analysis::roofline::Device;
 use crate::error::Result;
-
-/// Output formats of `llm`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LlmFormat {
-    Table,
-    Json,
-    Md,
-}
+use crate::report::{Format, Render};
 
 #[derive(Args, Debug)]
 pub struct LlmArgs {
@@ -44,14 +39,14 @@ pub struct LlmArgs {
     /// Memory bandwidth in GB/s (with --peak-gflops).
     #[arg(long, value_name = "Y", requires = "peak_gflops")]
     pub bandwidth_gbs: Option<f64>,
-    #[arg(long, value_enum, default_value_t = LlmFormat::Table)]
-    pub format: LlmFormat,
+    #[arg(long, value_parser = format(LlmReport::FORMATS, &[]), default_value_t = Format::Table)]
+    pub format: Format,
     /// Skip tract's inference and use only onnxscope's own shape rules.
     #[arg(long, hide = true)]
     pub no_tract: bool,
 }
 
-/// The typed options of `llm` flags (shared with `check`'s LLM budgets).
+/// The typed options of the `llm` flags (shared with `check`'s LLM budgets).
 pub fn options(
     prompt: i64,
     generate: i64,
@@ -60,31 +55,13 @@ pub fn options(
     device: Option<Device>,
     no_tract: bool,
 ) -> Result<LlmOptions> {
-    let shapes = ShapeArgs {
-        dims: dims.to_vec(),
-        ..Default::default()
-    }
-    .to_options()?;
     Ok(LlmOptions {
         prompt,
         generate,
         batch,
-        dims: shapes.dims,
+        dims: parse_dims(dims)?,
         device,
         use_tract: !no_tract,
-    })
-}
-
-/// A device from `--device NAME` or `--peak-gflops X --bandwidth-gbs Y`.
-pub fn device(
-    name: Option<&str>,
-    peak_gflops: Option<f64>,
-    bandwidth_gbs: Option<f64>,
-) -> Result<Option<Device>> {
-    Ok(match (name, peak_gflops, bandwidth_gbs) {
-        (Some(name), _, _) => Some(Device::preset(name)?),
-        (None, Some(p), Some(b)) => Some(Device::custom(p, b)?),
-        _ => None,
     })
 }
 
@@ -92,10 +69,5 @@ pub fn run(a: &LlmArgs) -> Result<Outcome> {
     let dev = device(a.device.as_deref(), a.peak_gflops, a.bandwidth_gbs)?;
     let opts = options(a.prompt, a.generate, a.batch, &a.dims, dev, a.no_tract)?;
     let report = llm::analyse_path(&a.model, &opts)?;
-    let stdout = match a.format {
-        LlmFormat::Table => crate::report::llm::table(&report),
-        LlmFormat::Json => crate::report::llm::json(&report),
-        LlmFormat::Md => crate::report::llm::markdown(&report),
-    };
-    Ok(Outcome { stdout, code: 0 })
+    Ok(Outcome::ok(report.render(a.format)?))
 }

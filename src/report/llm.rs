@@ -1,12 +1,27 @@
-//! Reports of an [`LlmReport`] (`onnxscope llm`): a terminal table, Markdown and JSON. The two
-//! table-like formats share one row definition (roles, then prefill against decode); JSON is the
-//! report's own serialisation (the keys listed in the README).
+//! Reports of an [`LlmReport`] (`onnxscope llm`; it implements [`Render`]): a terminal table,
+//! Markdown and JSON. The two table-like formats share one row definition (roles, then prefill
+//! against decode, then FLOPs per op type); JSON is the report's own serialisation (the keys
+//! listed in the README).
 
 use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
 
 use super::graph::human_time;
-use super::human_f;
+use super::{human_f, unsupported, Format, Render};
 use crate::analysis::llm::LlmReport;
+use crate::error::Result;
+
+impl Render for LlmReport {
+    const FORMATS: &'static [Format] = &[Format::Table, Format::Json, Format::Md];
+
+    fn render_to(&self, format: Format) -> Result<String> {
+        Ok(match format {
+            Format::Table => table(self),
+            Format::Json => json(self),
+            Format::Md => markdown(self),
+            other => return Err(unsupported(other, Self::FORMATS)),
+        })
+    }
+}
 
 /// The report as one JSON document.
 pub fn json(r: &LlmReport) -> String {
