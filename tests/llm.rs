@@ -572,3 +572,100 @@ fn llama_every_flop_by_hand() {
         }
     }
 }
+
+fn check_cmd(args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("onnxscope")
+        .unwrap()
+        .arg("check")
+        .args(args)
+        .assert()
+}
+
+#[test]
+fn check_kv_cache_and_decode_flops_budgets() {
+    let m = fixture("llama_int4");
+    let m = m.to_str().unwrap();
+    let gen = ["--prompt", "5", "--generate", "4"];
+    // KV cache at 5 + 4 tokens: 9 · 512 = 4608 bytes (= 4.5 KiB)
+    let kv = |limit: &str| {
+        let mut a = vec![m];
+        a.extend(gen);
+        a.extend(["--max-kv-cache-bytes", limit]);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| check_cmd(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    run(kv("4608")).code(0);
+    run(kv("4.5KiB")).code(0);
+    let out = run(kv("4607")).code(1);
+    let s = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(s.contains("llm.max_kv_cache_bytes"), "{s}");
+    // decode FLOPs per token: the mean of the steps at T = 6..9, rounded up
+    let sum: i128 = (6..=9).map(|t| llama_step(1, t)).sum();
+    let mean_up = (sum + 3) / 4;
+    let flops = |limit: i128| {
+        let mut a: Vec<String> = vec![m.to_string()];
+        a.extend(gen.iter().map(|s| s.to_string()));
+        a.extend(["--max-decode-flops-per-token".into(), limit.to_string()]);
+        a
+    };
+    run(flops(mean_up)).code(0);
+    run(flops(mean_up - 1)).code(1);
+}
+
+#[test]
+fn check_tokens_per_second_needs_a_device_and_follows_the_roofline() {
+    let m = fixture("llama_fp32");
+    let m = m.to_str().unwrap();
+    let base = [m, "--prompt", "5", "--generate", "4"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        check_cmd(&a)
+    };
+    let out = with(&["--min-tokens-per-second", "10"]).code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("needs a device"), "{err}");
+    // 1 GFLOP/s, 1 GB/s: 4 steps moving 4 · 427,264 + 512 · (6 + 7 + 8 + 9) bytes, memory-bound:
+    // 4 / (1,724,416 · 10⁻⁹ s) = 2319.6 tokens/s
+    let tps = 4.0 / ((4 * 427_264 + 512 * (6 + 7 + 8 + 9)) as f64 * 1e-9);
+    assert_eq!(tps.floor(), 2319.0);
+    let dev = ["--peak-gflops", "1", "--bandwidth-gbs", "1"];
+    let mut ok = dev.to_vec();
+    ok.extend(["--min-tokens-per-second", "2319"]);
+    with(&ok).code(0);
+    let mut over = dev.to_vec();
+    over.extend(["--min-tokens-per-second", "2320"]);
+    with(&over).code(1);
+}
+
+#[test]
+fn check_llm_table_in_the_budget_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = dir.path().join("budget.toml");
+    std::fs::write(
+        &budget,
+        "[llm]\nprompt = 5\ngenerate = 4\nmax_kv_cache_bytes = \"4.5KiB\"\ndevice = \"laptop-cpu\"\nmin_tokens_per_second = 1\n",
+    )
+    .unwrap();
+    let m = fixture("llama_int4");
+    let b = budget.to_str().unwrap();
+    let out = check_cmd(&[m.to_str().unwrap(), "--budget", b, "--format", "json"]).code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let checks = v["models"][0]["checks"].as_array().unwrap();
+    let kv = checks
+        .iter()
+        .find(|c| c["name"] == "llm.max_kv_cache_bytes")
+        .unwrap();
+    assert_eq!(kv["value"], 9 * 512);
+    assert!(
+        kv["source"].as_str().unwrap().ends_with("budget.toml:4"),
+        "{kv}"
+    );
+    // the command line wins over the file: a longer generation overflows 4.5 KiB
+    check_cmd(&[m.to_str().unwrap(), "--budget", b, "--generate", "5"]).code(1);
+    // a bad key in [llm] names its line
+    std::fs::write(&budget, "[llm]\nprompt = 5\nmax_kv_bytes = 1\n").unwrap();
+    let out = check_cmd(&[m.to_str().unwrap(), "--budget", b]).code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("budget.toml:3"), "{err}");
+}

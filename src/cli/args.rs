@@ -72,7 +72,7 @@ pub fn parse_dims(dims: &[String]) -> Result<HashMap<String, i64>> {
         if v < 0 {
             return Err(Error::usage(
                 "--dim",
-                format!("{k}={v}: dims must not be negative"),
+                format!("{k}={v}: dims must be zero or positive"),
             ));
         }
         out.insert(sanitize_symbol(k.trim()), v);
