@@ -669,3 +669,42 @@ fn check_llm_table_in_the_budget_file() {
     let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(err.contains("budget.toml:3"), "{err}");
 }
+
+#[test]
+fn a_local_window_is_costed_step_by_step() {
+    // llama_fp32 with local_window_size 6 on both GroupQueryAttention nodes: a query attends at
+    // most 6 + 1 keys (README op table), so decode at T = 6, 7, 8, 9 attends 6, 7, 7, 7 keys and
+    // the cost is no longer one polynomial in the context
+    use prost::Message;
+    let bytes = std::fs::read(fixture("llama_fp32")).unwrap();
+    let mut m = onnxscope::model::proto::ModelProto::decode(&bytes[..]).unwrap();
+    let mut changed = 0;
+    for n in &mut m.graph.as_mut().unwrap().node {
+        if n.op_type == "GroupQueryAttention" {
+            for a in &mut n.attribute {
+                if a.name == "local_window_size" {
+                    a.i = 6;
+                    changed += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(changed, 2);
+    let (_dir, p) = write_model(&m, "window.onnx");
+    let r = analyse_path(&p, &opts(5, 4)).unwrap();
+    assert!(r.decode.method.contains("each step"), "{}", r.decode.method);
+    assert!(r.decode.flops_formula.is_none());
+    let windowed = |s: i128, t: i128| {
+        let keys = t.min(6 + 1);
+        llama_step(s, t) - LLAMA.attention(s, t) - gqa_extra(s, t)
+            + LLAMA.attention(s, keys)
+            + gqa_extra(s, keys)
+    };
+    assert_eq!(r.prefill.flops, windowed(5, 5));
+    assert_eq!(
+        r.decode.steps.iter().map(|s| s.flops).collect::<Vec<_>>(),
+        (6..=9).map(|t| windowed(1, t)).collect::<Vec<_>>()
+    );
+    // steps 3 and 4 attend the same 7 keys: they differ only by the mask's ReduceSum (T − 1)
+    assert_eq!(r.decode.steps[3].flops - r.decode.steps[2].flops, 1);
+}
