@@ -30,7 +30,8 @@
 //! and variadic ops broadcast their inputs (numpy rules), comparisons and logic give bool,
 //! Where takes its type from X; BiasSplitGelu halves the last dim. Small integer values are computed through Add, Sub, Mul, Div,
 //! Mod (fmod = 0), the comparisons and Where, so shape arithmetic reaches Reshape targets.
-//! Control inputs: Clip's min and max (bounds, not parameters).
+//! Fused ops name their activation by op type: `activation_per_element` gives its constant
+//! from this table. Control inputs: Clip's min and max (bounds, not parameters).
 
 use super::common::{broadcast, same_shape, same_shape_bool};
 use super::{one, Control, CostCtx, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
@@ -69,7 +70,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("Not", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsNaN", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsInf", OpDef::new(same_shape_bool, per_element::<1>));
-    r.onnx("Relu", OpDef::new(same_shape, per_element::<1>));
+    r.onnx(RELU, OpDef::new(same_shape, per_element::<1>));
     r.onnx("Abs", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Neg", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Sign", OpDef::new(same_shape, per_element::<1>));
@@ -119,6 +120,22 @@ pub fn register(r: &mut Registry) {
     r.microsoft("BiasSplitGelu", OpDef::new(half_last_dim, per_element::<8>));
     r.microsoft("QuickGelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasAdd", OpDef::new(same_shape, per_element::<2>));
+}
+
+/// The Relu op (fused ops name it as their activation).
+pub const RELU: &str = "Relu";
+
+/// Per-element FLOPs of the activation a fused op names (FusedConv, FusedGemm, com.microsoft);
+/// `None` for an activation this table does not know.
+pub fn activation_per_element(name: &str) -> Option<i128> {
+    Some(match name {
+        "" => 0,
+        RELU | "Tanh" => 1,
+        "LeakyRelu" | "Clip" => 2,
+        "Sigmoid" | "HardSigmoid" | "Elu" => 4,
+        "HardSwish" | "Swish" | "SiLU" => 5,
+        _ => return None,
+    })
 }
 
 /// K operations per output element.
