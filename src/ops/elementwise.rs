@@ -24,6 +24,7 @@
 //! | com.microsoft BiasAdd | 2 | add bias, add skip |
 //! | com.microsoft BiasSplitGelu, per output element (D/2 of D) | 8 | 2 bias adds (both halves), Gelu (erf) 5, multiply |
 //! | Swish / SiLU (com.microsoft QuickGelu) | 5 | Sigmoid + multiply |
+//! | SwiGLU (A, B) | 6 | Swish of the gate A (5), multiply by B |
 //! | Where | 1 | select |
 //!
 //! Shapes: unary ops keep their input's shape and type (Not, IsNaN, IsInf give bool); binary
@@ -113,6 +114,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("HardSwish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Mish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Swish", OpDef::new(same_shape, per_element::<5>));
+    r.onnx("SwiGLU", OpDef::new(same_shape, per_element::<6>));
     r.onnx("Gelu", OpDef::new(same_shape, gelu));
     r.microsoft("Gelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasGelu", OpDef::new(same_shape, per_element::<6>));
@@ -326,6 +328,9 @@ mod tests {
         let e = eval(MICROSOFT, "BiasSplitGelu", vec![], &[f(&[2, 3, 8]), f(&[8])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);
         assert_eq!(e.flops(), 24 * 8);
+        // SwiGLU(A, B) = Swish(A)·B: 5 + 1
+        let e = onnx("SwiGLU", vec![], &[f(&[2, 3, 4]), f(&[2, 3, 4])]);
+        assert_eq!(e.flops(), 24 * 6);
         // BiasAdd(X, bias, skip): two additions per element
         let e = eval(MICROSOFT, "BiasAdd", vec![], &[f(&[2, 3, 4]), f(&[4]), f(&[2, 3, 4])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);
