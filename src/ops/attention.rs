@@ -20,7 +20,8 @@
 //! **The ops.**
 //! - GroupQueryAttention (com.microsoft; num_heads H, kv_num_heads Hkv): query [B,S,H·d] with
 //!   key/value [B,Skv,Hkv·d], or packed QKV [B,S,(H + 2·Hkv)·d] (no key input); past_key/value
-//!   [B,Hkv,P,d]. T = the total_sequence_length input when its value is known, else P + Skv;
+//!   [B,Hkv,P,d]. T = the total_sequence_length input when its value is known, else P + Skv
+//!   (a past already as long as T is a shared max-length buffer: present keeps its length);
 //!   with local_window_size W ≥ 0, T = min(T, W + 1) (the query itself and W keys before it,
 //!   as onnxruntime's kernel). Core + rotary on the new Q and K (B·S·(H + Hkv)·rd elements).
 //!   Outputs [B,S,H·d], present_key/value [B,Hkv,P + Skv,d].
@@ -246,8 +247,18 @@ fn gqa_read(a: &Attrs, x: &dyn Inputs) -> Result<std::result::Result<Gqa, Missin
             }
             None => Count::zero(),
         };
-        let present = &past + &skv;
-        let mut t = scalar(x.value(6).as_ref()).unwrap_or_else(|| present.clone());
+        let total = scalar(x.value(6).as_ref());
+        // past and present sharing one max-length buffer: past already holds ≥ T positions
+        let shared = matches!(
+            (past.as_int(), total.as_ref().and_then(|t| t.as_int()), skv.as_int()),
+            (Some(p), Some(t), Some(s)) if s > 0 && p >= t
+        );
+        let present = if shared {
+            past.clone()
+        } else {
+            &past + &skv
+        };
+        let mut t = total.unwrap_or_else(|| &past + &skv);
         let mut note = None;
         if window >= 0 {
             let w = window as i128 + 1;
@@ -779,6 +790,12 @@ mod tests {
         ins[6] = scalar_i32(6);
         let e = eval(MICROSOFT, "GroupQueryAttention", gqa_attrs(4, 2, -1, 0), &ins, None, 3);
         assert_eq!(e.flops(), 4 * 6 * 31 + 4 * 6 + 4 * (5 * 6 - 2) + 4 * 16 * (2 * 6 - 1));
+        // a shared buffer: past [1,2,128,16] with total 6 → T = 6, present stays 128 long
+        let mut ins = gqa_inputs(1, 1, 128, 2, 128, 16);
+        ins[6] = scalar_i32(6);
+        let e = eval(MICROSOFT, "GroupQueryAttention", gqa_attrs(4, 2, -1, 0), &ins, None, 3);
+        assert_eq!(e.flops(), 4 * 6 * 31 + 4 * 6 + 4 * (5 * 6 - 2) + 4 * 16 * (2 * 6 - 1));
+        assert_eq!(e.shape_of(1), [1, 2, 128, 16]);
     }
 
     #[test]

@@ -24,13 +24,15 @@
 //! | com.microsoft BiasAdd | 2 | add bias, add skip |
 //! | com.microsoft BiasSplitGelu, per output element (D/2 of D) | 8 | 2 bias adds (both halves), Gelu (erf) 5, multiply |
 //! | Swish / SiLU (com.microsoft QuickGelu) | 5 | Sigmoid + multiply |
+//! | SwiGLU (A, B) | 6 | Swish of the gate A (5), multiply by B |
 //! | Where | 1 | select |
 //!
 //! Shapes: unary ops keep their input's shape and type (Not, IsNaN, IsInf give bool); binary
 //! and variadic ops broadcast their inputs (numpy rules), comparisons and logic give bool,
 //! Where takes its type from X; BiasSplitGelu halves the last dim. Small integer values are computed through Add, Sub, Mul, Div,
 //! Mod (fmod = 0), the comparisons and Where, so shape arithmetic reaches Reshape targets.
-//! Control inputs: Clip's min and max (bounds, not parameters).
+//! Fused ops name their activation by op type: `activation_per_element` gives its constant
+//! from this table. Control inputs: Clip's min and max (bounds, not parameters).
 
 use super::common::{broadcast, same_shape, same_shape_bool};
 use super::{one, Control, CostCtx, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
@@ -69,7 +71,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("Not", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsNaN", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsInf", OpDef::new(same_shape_bool, per_element::<1>));
-    r.onnx("Relu", OpDef::new(same_shape, per_element::<1>));
+    r.onnx(RELU, OpDef::new(same_shape, per_element::<1>));
     r.onnx("Abs", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Neg", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Sign", OpDef::new(same_shape, per_element::<1>));
@@ -112,6 +114,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("HardSwish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Mish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Swish", OpDef::new(same_shape, per_element::<5>));
+    r.onnx("SwiGLU", OpDef::new(same_shape, per_element::<6>));
     r.onnx("Gelu", OpDef::new(same_shape, gelu));
     r.microsoft("Gelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasGelu", OpDef::new(same_shape, per_element::<6>));
@@ -119,6 +122,22 @@ pub fn register(r: &mut Registry) {
     r.microsoft("BiasSplitGelu", OpDef::new(half_last_dim, per_element::<8>));
     r.microsoft("QuickGelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasAdd", OpDef::new(same_shape, per_element::<2>));
+}
+
+/// The Relu op (fused ops name it as their activation).
+pub const RELU: &str = "Relu";
+
+/// Per-element FLOPs of the activation a fused op names (FusedConv, FusedGemm, com.microsoft);
+/// `None` for an activation this table does not know.
+pub fn activation_per_element(name: &str) -> Option<i128> {
+    Some(match name {
+        "" => 0,
+        RELU | "Tanh" => 1,
+        "LeakyRelu" | "Clip" => 2,
+        "Sigmoid" | "HardSigmoid" | "Elu" => 4,
+        "HardSwish" | "Swish" | "SiLU" => 5,
+        _ => return None,
+    })
 }
 
 /// K operations per output element.
@@ -309,6 +328,9 @@ mod tests {
         let e = eval(MICROSOFT, "BiasSplitGelu", vec![], &[f(&[2, 3, 8]), f(&[8])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);
         assert_eq!(e.flops(), 24 * 8);
+        // SwiGLU(A, B) = Swish(A)·B: 5 + 1
+        let e = onnx("SwiGLU", vec![], &[f(&[2, 3, 4]), f(&[2, 3, 4])]);
+        assert_eq!(e.flops(), 24 * 6);
         // BiasAdd(X, bias, skip): two additions per element
         let e = eval(MICROSOFT, "BiasAdd", vec![], &[f(&[2, 3, 4]), f(&[4]), f(&[2, 3, 4])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);

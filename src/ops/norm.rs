@@ -22,6 +22,9 @@
 //!   LogSoftmax → 5n − 1; Hardmax → n − 1. Before opset 13 a row is every dim from `axis`
 //!   (default 1) on, as those opsets coerce the input to 2-D.
 //!
+//! - com.microsoft BiasSoftmax(data, bias; axis): 1 per element (the bias add), then Softmax
+//!   over rows spanning the dims from `axis` (default 1) on: 5n − 2 per row.
+//!
 //! A row of 0 elements costs 0.
 //!
 //! Shapes: every output 0 has its input's shape and type; the skip norms' statistics are
@@ -63,6 +66,7 @@ pub fn register(r: &mut Registry) {
         "SkipSimplifiedLayerNormalization",
         OpDef::new(skip_norm_shape, layernorm),
     );
+    r.microsoft("BiasSoftmax", OpDef::new(same_shape, bias_softmax));
     r.microsoft(
         "EmbedLayerNormalization",
         OpDef::new(embed_norm_shape, embed_norm).control(Control::Slots(&[0, 1, 7, 8])),
@@ -242,6 +246,15 @@ fn softmax(c: &CostCtx) -> RuleResult {
     })())
 }
 
+fn bias_softmax(c: &CostCtx) -> RuleResult {
+    let axis = c.attrs.int_or("axis", 1)?;
+    Ok((|| -> Result<OpCost, Missing> {
+        let (rows, n) = rows_from_axis(c, axis)?;
+        let softmax = per_row(&rows, &n, SOFTMAX_PER_ELEMENT, SOFTMAX_PER_ROW);
+        Ok(OpCost::flops(&softmax + &(&rows * &n)))
+    })())
+}
+
 fn lp_norm(c: &CostCtx) -> RuleResult {
     Ok(c.in_elems(0).map(|e| OpCost::flops(&e * 3)))
 }
@@ -340,6 +353,14 @@ mod tests {
         // an empty prompt costs nothing
         let e = onnx("SimplifiedLayerNormalization", vec![], &[f(&[1, 0, 64]), g]);
         assert_eq!(e.flops(), 0);
+    }
+
+    #[test]
+    fn bias_softmax_table() {
+        // scores [2, 4, 3, 3] + bias, axis 3: 24 rows of 3 → 72 adds + 24·(5·3 − 2)
+        let ins = [f(&[2, 4, 3, 3]), f(&[2, 1, 3, 3])];
+        let e = eval(MICROSOFT, "BiasSoftmax", vec![ai("axis", 3)], &ins, None, 1);
+        assert_eq!(e.flops(), 72 + 24 * 13);
     }
 
     #[test]
