@@ -1,6 +1,7 @@
 //! Running a model with tract (typed → optimized → runnable plan) on seeded random inputs, for
 //! latency measurements. Every call into tract is guarded: a panic becomes an error.
 
+pub mod lower;
 pub mod run;
 
 use std::time::Instant;

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod inputs;
 pub mod outputs;
 
+use clap::builder::TypedValueParser as _;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -62,6 +63,13 @@ pub struct RunArgs {
     /// Write every output as DIR/<output name>.npy (names made filename-safe).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// 4-bit MatMulNBits with 32-blocks: `exact` dequantizes to f32 weights (onnxruntime's
+    /// numbers), `fast` keeps tract's int4 kernel (f16-rounded scales), `auto` is exact while
+    /// those f32 weights fit in 1 GiB.
+    #[arg(long, value_name = "MODE", default_value = "auto",
+          value_parser = clap::builder::PossibleValuesParser::new(["auto", "exact", "fast"])
+              .map(|s| s.parse::<crate::runtime::lower::Int4>().expect("one of the possible values")))]
+    pub int4: crate::runtime::lower::Int4,
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
     /// Time every node (median of --repeat runs) beside its FLOPs and MACs.
@@ -848,7 +856,7 @@ pub fn run_command(a: &RunArgs) -> Result<Outcome> {
         return Err(weights_absent(&model));
     }
     let prepared = prepare_inputs(a, &model)?;
-    let plan = exec::build(&a.model, &model, &prepared)?;
+    let plan = exec::build(&a.model, &model, &prepared, a.int4)?;
     let (tensors, first_ms) = exec::run(&a.model, &plan, &prepared)?;
 
     let out_names: Vec<String> = model
