@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod compare;
 mod golden;
+mod llm_run;
 mod memory;
 mod models;
 mod ops;

@@ -163,7 +163,11 @@ fn head_size(
     // The projection that produces `query` (through an optional bias Add).
     let mut name = node.input.first()?.as_str();
     for _ in 0..4 {
-        let Some(p) = graph.node.iter().find(|n| n.output.iter().any(|o| o == name)) else {
+        let Some(p) = graph
+            .node
+            .iter()
+            .find(|n| n.output.iter().any(|o| o == name))
+        else {
             break;
         };
         match p.op_type.as_str() {
