@@ -23,6 +23,8 @@
 //! graph is structurally complete and cheap to make, and any tool that tries to read the
 //! weights finds they are absent rather than silently reading zeros.
 
+pub mod llama;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -12,3 +12,4 @@ mod models;
 mod ops;
 mod realworld;
 mod run;
+mod synth_llama;

@@ -51,6 +51,8 @@ pub enum Command {
 pub enum SynthCommand {
     /// ResNet / ResNeXt (torchvision's architecture): C = 1, D = 64 is ResNet.
     Resnext(crate::synth::SynthResnextArgs),
+    /// Llama-family decoder in the onnxruntime-genai layout (GQA, MatMulNBits for int4).
+    Llama(crate::synth::llama::SynthLlamaArgs),
 }
 
 /// Options shared by every command that reads a model's shapes.
@@ -183,6 +185,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Compare(a) => crate::compare::run_compare(&a),
         Command::Synth(SynthCommand::Resnext(a)) => Ok(Outcome {
             stdout: crate::synth::run_synth(&a)? + "\n",
+            code: 0,
+        }),
+        Command::Synth(SynthCommand::Llama(a)) => Ok(Outcome {
+            stdout: crate::synth::llama::run_synth_llama(&a)? + "\n",
             code: 0,
         }),
         Command::Check(a) => crate::budget::run_check(&a),

@@ -484,7 +484,7 @@ fn restate_16(graph: &mut pb::GraphProto, t: &Int4Node) -> bool {
         c.name = format!("{}/exact_int4", c.name);
         c.dims = dims;
         if let Some(b) = bytes {
-            c.raw_data = b.into();
+            c.raw_data = b;
             c.float_data.clear();
             c.int32_data.clear();
         }
