@@ -37,17 +37,11 @@ pub enum Int4 {
     Fast,
 }
 
-impl std::str::FromStr for Int4 {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Int4::Auto),
-            "exact" => Ok(Int4::Exact),
-            "fast" => Ok(Int4::Fast),
-            _ => Err(format!("'{s}' is not one of auto, exact, fast")),
-        }
-    }
-}
+crate::choices!(Int4 {
+    "auto" => Int4::Auto; "exact while the f32 weights fit in 1 GiB",
+    "exact" => Int4::Exact; "dequantize at f32: onnxruntime's numbers",
+    "fast" => Int4::Fast; "tract's int4 kernels (f16-rounded scales)",
+});
 
 /// `Int4::Auto` runs exact up to this many bytes of dequantized f32 weights.
 pub const AUTO_EXACT_LIMIT: u64 = 1 << 30;

@@ -18,11 +18,12 @@
 //! external and absent (as `synth resnext` does); with weights, seeded random values inline,
 //! refused above the 2 GiB protobuf limit.
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
 
-use super::{stream, uniform, write_atomic, SynthError};
+use std::path::Path;
+
+use super::rng::{stream, uniform};
+use super::SynthError;
 use crate::model::proto::{
     attribute_type, data_type, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
     ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
@@ -37,27 +38,11 @@ pub enum Precision {
     Fp32,
 }
 
-impl std::str::FromStr for Precision {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "int4" => Ok(Precision::Int4),
-            "fp16" => Ok(Precision::Fp16),
-            "fp32" => Ok(Precision::Fp32),
-            _ => Err(format!("'{s}' is not one of int4, fp16, fp32")),
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Precision::Int4 => "int4",
-            Precision::Fp16 => "fp16",
-            Precision::Fp32 => "fp32",
-        })
-    }
-}
+crate::choices!(Precision {
+    "int4" => Precision::Int4; "MatMulNBits, symmetric 4-bit blocks",
+    "fp16" => Precision::Fp16,
+    "fp32" => Precision::Fp32,
+});
 
 /// What to synthesize.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -694,76 +679,15 @@ pub fn llama(cfg: &LlamaConfig) -> Result<ModelProto, SynthError> {
     })
 }
 
-/// Write a synthetic Llama-family decoder (onnxruntime-genai layout) as an .onnx file.
-#[derive(Debug, Clone, clap::Args)]
-pub struct SynthLlamaArgs {
-    /// Decoder layers.
-    #[arg(long, default_value_t = 32)]
-    pub layers: u64,
-    /// Hidden size.
-    #[arg(long, default_value_t = 4096)]
-    pub hidden: u64,
-    /// Query heads.
-    #[arg(long, default_value_t = 32)]
-    pub heads: u64,
-    /// Key/value heads (grouped-query attention; = --heads is multi-head attention).
-    #[arg(long, default_value_t = 8)]
-    pub kv_heads: u64,
-    /// MLP intermediate size.
-    #[arg(long, default_value_t = 14336)]
-    pub intermediate: u64,
-    /// Vocabulary size.
-    #[arg(long, default_value_t = 128256)]
-    pub vocab: u64,
-    /// Weight precision: int4 (MatMulNBits), fp16 or fp32.
-    #[arg(long, default_value = "int4",
-          value_parser = clap::builder::PossibleValuesParser::new(["int4", "fp16", "fp32"]))]
-    pub precision: String,
-    /// int4 quantization block size along K.
-    #[arg(long, default_value_t = 32)]
-    pub block_size: u64,
-    /// Rows of the rotary caches (the longest context).
-    #[arg(long, default_value_t = 8192)]
-    pub max_position: u64,
-    /// Write the graph only: weights declared (dims, types) but absent.
-    #[arg(long)]
-    pub no_weights: bool,
-    /// Seed of the random weights.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Output file (default: `<arch>.onnx`, e.g. `llama_32l_4096h_32x8_int4.onnx`).
-    #[arg(short, long, value_name = "PATH")]
-    pub output: Option<PathBuf>,
-}
-
-impl SynthLlamaArgs {
-    pub fn config(&self) -> LlamaConfig {
-        LlamaConfig {
-            layers: self.layers,
-            hidden: self.hidden,
-            heads: self.heads,
-            kv_heads: self.kv_heads,
-            intermediate: self.intermediate,
-            vocab: self.vocab,
-            precision: self.precision.parse().expect("clap checked the value"),
-            block_size: self.block_size,
-            max_position: self.max_position,
-            weights: !self.no_weights,
-            seed: self.seed,
-        }
-    }
-}
-
-/// Synthesizes the decoder, writes it atomically and returns a one-line summary.
-pub fn run_synth_llama(args: &SynthLlamaArgs) -> Result<String, SynthError> {
-    let cfg = args.config();
-    let model = llama(&cfg)?;
+/// Synthesizes the decoder, writes it atomically to `path` (a failure leaves nothing behind)
+/// and returns a one-line summary.
+pub fn write_llama(cfg: &LlamaConfig, path: &Path) -> Result<String, SynthError> {
+    let model = llama(cfg)?;
     let bytes = super::to_bytes(&model);
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.onnx", cfg.arch_name())));
-    write_atomic(&path, &bytes)?;
+    crate::util::fs::write_atomic(path, &bytes).map_err(|source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let g = model.graph.as_ref();
     Ok(format!(
         "wrote {} ({}): {} nodes, {} initializers, {} bytes → {}",
