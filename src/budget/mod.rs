@@ -116,7 +116,7 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
         increase: a.max_increase.unwrap_or_default(),
         allow_unknown: a.allow_unknown,
     };
-    let mut models = vec![];
+    let mut limits = vec![];
     for path in &a.models {
         let eff = budget
             .as_ref()
@@ -132,8 +132,12 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
                 "no limit applies to this model: give --budget (with limits for it), a --max-* flag or --baseline",
             ));
         }
-        models.push(eval::evaluate(path, &eff, &ctx)?);
+        limits.push((path, eff));
     }
+    // Models are evaluated on every core; results (and the first error) keep the list's order.
+    let models = crate::util::par::map(&limits, |(path, eff)| eval::evaluate(path, eff, &ctx))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
     // a per-node rule that selected no node in any model is likely a typo
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut hit: BTreeSet<&str> = BTreeSet::new();
