@@ -611,8 +611,8 @@ pub fn run(sources: &[Source], opts: &CompareOptions) -> Result<Comparison> {
         },
         strict: false,
     };
-    let mut entries = vec![];
-    for src in sources {
+    // Models are profiled on every core; entries (and the first error) keep the list's order.
+    let mut entries = crate::util::par::map(sources, |src| -> Result<Entry> {
         let model = match src {
             Source::File(p) => crate::model::load(p)?,
             Source::Synth(_) => {
@@ -620,13 +620,15 @@ pub fn run(sources: &[Source], opts: &CompareOptions) -> Result<Comparison> {
             }
         };
         let profile = profile_model(&model, &popts)?;
-        entries.push(Entry {
+        Ok(Entry {
             label: src.label(),
             source: src.clone(),
             profile,
             measured_ms: None,
-        });
-    }
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     if opts.measure {
         measure_entries(&mut entries, opts)?;
     }

@@ -104,6 +104,40 @@ pub struct CheckOptions {
     pub llm: llm::LlmLimits,
 }
 
+/// One model's checks: the profile limits (`eval::evaluate`, skipped when only LLM limits
+/// apply), then the LLM budgets (`llm::checks`).
+fn evaluate_with_llm(
+    path: &std::path::Path,
+    eff: &file::Effective,
+    llm_limits: &llm::LlmLimits,
+    ctx: &eval::Ctx,
+    a: &CheckOptions,
+) -> Result<eval::ModelReport> {
+    let mut m = if eff.is_empty() && ctx.baseline.is_none() {
+        eval::ModelReport {
+            path: path.display().to_string(),
+            checks: vec![],
+            pass: true,
+            baseline: None,
+            notes: vec![],
+        }
+    } else {
+        eval::evaluate(path, eff, ctx)?
+    };
+    if !llm_limits.is_empty() {
+        let mut dims = a.shapes.dims.clone();
+        for (k, v) in &eff.dims {
+            dims.entry(k.clone()).or_insert(*v);
+        }
+        let (checks, notes) =
+            llm::checks(path, llm_limits, &dims, a.allow_unknown, a.shapes.use_tract)?;
+        m.checks.extend(checks);
+        m.notes.extend(notes);
+        m.pass = m.checks.iter().all(|c| c.pass);
+    }
+    Ok(m)
+}
+
 /// Profiles and checks every model; `report.pass` says whether every check passed.
 pub fn check(a: &CheckOptions) -> Result<output::Report> {
     let cli = &a.limits;
@@ -120,7 +154,7 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
         increase: a.max_increase.unwrap_or_default(),
         allow_unknown: a.allow_unknown,
     };
-    let mut models = vec![];
+    let mut limits = vec![];
     for path in &a.models {
         let eff = budget
             .as_ref()
@@ -142,30 +176,14 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
                 "no limit applies to this model: give --budget (with limits for it), a --max-* flag, an LLM limit or --baseline",
             ));
         }
-        let mut m = if eff.is_empty() && baseline.is_none() {
-            eval::ModelReport {
-                path: path.display().to_string(),
-                checks: vec![],
-                pass: true,
-                baseline: None,
-                notes: vec![],
-            }
-        } else {
-            eval::evaluate(path, &eff, &ctx)?
-        };
-        if !llm_limits.is_empty() {
-            let mut dims = shapes.dims.clone();
-            for (k, v) in &eff.dims {
-                dims.entry(k.clone()).or_insert(*v);
-            }
-            let (checks, notes) =
-                llm::checks(path, &llm_limits, &dims, a.allow_unknown, shapes.use_tract)?;
-            m.checks.extend(checks);
-            m.notes.extend(notes);
-            m.pass = m.checks.iter().all(|c| c.pass);
-        }
-        models.push(m);
+        limits.push((path, eff, llm_limits));
     }
+    // Models are evaluated on every core; results (and the first error) keep the list's order.
+    let models = crate::util::par::map(&limits, |(path, eff, llm_limits)| {
+        evaluate_with_llm(path, eff, llm_limits, &ctx, a)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     // a per-node rule that selected no node in any model is likely a typo
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut hit: BTreeSet<&str> = BTreeSet::new();

@@ -55,6 +55,8 @@ pub enum Command {
 pub enum SynthCommand {
     /// ResNet / ResNeXt (torchvision's architecture): C = 1, D = 64 is ResNet.
     Resnext(synth::SynthResnextArgs),
+    /// Llama-family decoder in the onnxruntime-genai layout (GQA, MatMulNBits for int4).
+    Llama(synth::SynthLlamaArgs),
 }
 
 /// What a command produced: the text for stdout and the exit code (0, or 1 for a failed check).
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Dice(a) => dice::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Synth(SynthCommand::Resnext(a)) => synth::run(&a),
+        Command::Synth(SynthCommand::Llama(a)) => synth::run_llama(&a),
         Command::Check(a) => check::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Llm(a) => llm::run(&a),

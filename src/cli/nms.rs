@@ -55,6 +55,13 @@ pub struct NmsArgs {
     /// Also write keep.npy, boxes.npy, scores.npy, classes.npy (and batch.npy when B > 1) here.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// JSON on one line: the same document without indentation (for pipes and files; at 10k
+    /// boxes printing pretty JSON costs more than the suppression).
+    #[arg(long)]
+    pub compact: bool,
+    /// Write the .npy files of --output-dir and print nothing.
+    #[arg(long, requires = "output_dir")]
+    pub npy_only: bool,
 }
 
 /// NMS options from flags shared by `nms` and `run --nms`: the box format defaults by layout.
@@ -96,9 +103,13 @@ fn nms_text(a: &NmsArgs) -> Result<String> {
     if let Some(dir) = &a.output_dir {
         nms::write_outputs(dir, &det)?;
     }
+    if a.npy_only {
+        return Ok(String::new());
+    }
     NmsView {
         detections: &det,
         options: &opts,
+        compact: a.compact,
     }
     .render(a.format)
 }
@@ -129,6 +140,8 @@ mod tests {
             layout: None,
             format: Format::Json,
             output_dir: None,
+            compact: false,
+            npy_only: false,
         }
     }
 
@@ -179,6 +192,18 @@ mod tests {
         let t = nms_text(&a).unwrap();
         assert!(t.starts_with("2 kept of 3 candidates"), "{t}");
         assert!(t.contains("index  class   score"), "{t}");
+
+        // --compact: the same document on one line.
+        a.format = Format::Json;
+        a.compact = true;
+        let c = nms_text(&a).unwrap();
+        assert_eq!(c.lines().count(), 1, "{c}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&c).unwrap(), v);
+        // --npy-only: the files, and nothing printed.
+        std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+        a.npy_only = true;
+        assert_eq!(nms_text(&a).unwrap(), "");
+        assert!(dir.path().join("out/keep.npy").exists());
     }
 
     #[derive(clap::Parser, Debug)]

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::post::dice::Reduction;
 use crate::post::nms::{BoxFormat, Layout, Semantics};
 use crate::report::{Format, Render};
+use crate::runtime::lower::Int4;
 use crate::runtime::run::inputs::ImageOptions;
 use crate::runtime::run::{self, DiceStep, NmsStep, RunOptions, RunOutput};
 
@@ -38,6 +39,11 @@ pub struct RunArgs {
     /// Write every output as DIR/<output name>.npy (names made filename-safe).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// 4-bit MatMulNBits / GatherBlockQuantized with 32-blocks: `exact` dequantizes at f32
+    /// (onnxruntime's numbers), `fast` keeps tract's int4 kernels (f16-rounded scales), `auto`
+    /// is exact while the f32 weights fit in 1 GiB.
+    #[arg(long, value_name = "MODE", value_parser = choice::<Int4>(), default_value_t = Int4::Auto)]
+    pub int4: Int4,
     #[arg(long, value_parser = format(RunOutput::FORMATS, TEXT_OR_JSON), default_value_t)]
     pub format: Format,
     /// Time every node (median of --repeat runs) beside its FLOPs and MACs.
@@ -270,6 +276,7 @@ impl RunArgs {
             seed: self.seed,
             dims: parse_dims(&self.dims)?,
             output_dir: self.output_dir.clone(),
+            int4: self.int4,
             profile: self.profile,
             repeat: self.repeat,
             top: self.top,

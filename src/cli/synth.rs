@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::args::choice;
 use super::Outcome;
 use crate::error::Result;
+use crate::synth::llama::{LlamaConfig, Precision};
 use crate::synth::{self, ResNeXtConfig};
 
 /// Write a synthetic ResNet/ResNeXt model (torchvision layout) as an .onnx file.
@@ -68,6 +70,75 @@ pub fn run(a: &SynthResnextArgs) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.onnx", cfg.arch_name())));
     Ok(Outcome::ok(synth::write_model(&cfg, &path)? + "\n"))
+}
+
+/// Write a synthetic Llama-family decoder (onnxruntime-genai layout) as an .onnx file.
+#[derive(Debug, Clone, Args)]
+pub struct SynthLlamaArgs {
+    /// Decoder layers.
+    #[arg(long, default_value_t = 32)]
+    pub layers: u64,
+    /// Hidden size.
+    #[arg(long, default_value_t = 4096)]
+    pub hidden: u64,
+    /// Query heads.
+    #[arg(long, default_value_t = 32)]
+    pub heads: u64,
+    /// Key/value heads (grouped-query attention; = --heads is multi-head attention).
+    #[arg(long, default_value_t = 8)]
+    pub kv_heads: u64,
+    /// MLP intermediate size.
+    #[arg(long, default_value_t = 14336)]
+    pub intermediate: u64,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 128256)]
+    pub vocab: u64,
+    /// Weight precision.
+    #[arg(long, value_parser = choice::<Precision>(), default_value_t = Precision::Int4)]
+    pub precision: Precision,
+    /// int4 quantization block size along K.
+    #[arg(long, default_value_t = 32)]
+    pub block_size: u64,
+    /// Rows of the rotary caches (the longest context).
+    #[arg(long, default_value_t = 8192)]
+    pub max_position: u64,
+    /// Write the graph only: weights declared (dims, types) but absent.
+    #[arg(long)]
+    pub no_weights: bool,
+    /// Seed of the random weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (default: `<arch>.onnx`, e.g. `llama_32l_4096h_32x8_int4.onnx`).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+impl SynthLlamaArgs {
+    /// The generator configuration these arguments describe.
+    pub fn config(&self) -> LlamaConfig {
+        LlamaConfig {
+            layers: self.layers,
+            hidden: self.hidden,
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            intermediate: self.intermediate,
+            vocab: self.vocab,
+            precision: self.precision,
+            block_size: self.block_size,
+            max_position: self.max_position,
+            weights: !self.no_weights,
+            seed: self.seed,
+        }
+    }
+}
+
+pub fn run_llama(a: &SynthLlamaArgs) -> Result<Outcome> {
+    let cfg = a.config();
+    let path = a
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.onnx", cfg.arch_name())));
+    Ok(Outcome::ok(synth::llama::write_llama(&cfg, &path)? + "\n"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! latency measurements ([`median_ms`]), and the `run` command's library ([`run`]). Every call
 //! into tract is guarded: a panic becomes an error.
 
+pub mod lower;
 pub mod run;
 
 use std::time::Instant;

@@ -26,6 +26,7 @@
 
 pub mod builder;
 pub mod config;
+pub mod llama;
 pub mod resnext;
 pub mod rng;
 

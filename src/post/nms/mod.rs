@@ -336,6 +336,8 @@ pub fn render_table(det: &Detections, opts: &NmsOptions) -> String {
 pub struct NmsView<'a> {
     pub detections: &'a Detections,
     pub options: &'a NmsOptions,
+    /// JSON on one line (the same document, without indentation).
+    pub compact: bool,
 }
 
 impl Render for NmsView<'_> {
@@ -343,6 +345,9 @@ impl Render for NmsView<'_> {
 
     fn render_to(&self, format: Format) -> crate::Result<String> {
         Ok(match format {
+            Format::Json if self.compact => {
+                serde_json::to_string(self.detections).expect("serialisable") + "\n"
+            }
             Format::Json => {
                 serde_json::to_string_pretty(self.detections).expect("serialisable") + "\n"
             }

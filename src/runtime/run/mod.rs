@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub dims: HashMap<String, i64>,
     /// Write every output as `DIR/<output name>.npy`.
     pub output_dir: Option<PathBuf>,
+    /// How 4-bit weights with 32-blocks run (see `runtime::lower`).
+    pub int4: crate::runtime::lower::Int4,
     /// Time every node beside its FLOPs and MACs.
     pub profile: bool,
     /// Timed runs (the median is reported).
@@ -168,7 +170,7 @@ pub fn run(a: &RunOptions) -> Result<RunOutput> {
         return Err(weights_absent(&model));
     }
     let prepared = prepare_inputs(a, &model)?;
-    let plan = exec::build(&a.model, &model, &prepared)?;
+    let plan = exec::build(&a.model, &model, &prepared, a.int4)?;
     let (tensors, first_ms) = exec::run(&a.model, &plan, &prepared)?;
 
     let out_names: Vec<String> = model
