@@ -216,8 +216,8 @@ fn cost_node(
     if domain_ok && ops::CONTROL_FLOW.contains(&node.op_type.as_str()) {
         return control_flow(model, g, id, info, opts, path_prefix, &ctx);
     }
-    match ops::lookup(&node.domain, &node.op_type) {
-        Some(rule) => Ok((rule(&ctx)?, vec![])),
+    match ops::cost(&ctx) {
+        Some(cost) => Ok((cost?, vec![])),
         None => {
             if opts.strict {
                 return Err(Error::UnknownOp {

@@ -54,6 +54,19 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> ShapeInfo {
         }
     }
     let mut notes = vec![];
+    if opts.use_tract {
+        // Nodes outside what their op is defined for can abort the process inside tract's
+        // analysis (no unwinding to catch): screened with the own rules' facts first.
+        let own = infer_graph(g, seeds.clone(), &HashMap::new(), model.opset(), &opts.dims);
+        if let Some(why) = tract_screen(g, &own.facts) {
+            let mut own = own;
+            own.notes.insert(
+                0,
+                format!("tract's analysis skipped: {why}; own shape rules used"),
+            );
+            return own;
+        }
+    }
     let tract = if opts.use_tract {
         match crate::model::shapes::tract_facts(model, &seeds) {
             Ok(m) => m,
@@ -70,6 +83,14 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> ShapeInfo {
     let mut info = infer_graph(g, seeds, &tract, model.opset(), &opts.dims);
     info.notes.splice(0..0, notes);
     info
+}
+
+/// The first node of `g` that tract must not see (see `ops::OpDef::min_rank`), from `facts`.
+pub fn tract_screen(g: &Graph, facts: &[TensorFacts]) -> Option<String> {
+    crate::ops::tract_screen(g.nodes.iter().map(|n| {
+        let inputs = n.inputs.iter().map(|t| t.map(|t| &facts[t])).collect();
+        (n, inputs)
+    }))
 }
 
 /// Infers the facts of a graph from seeded facts (inputs, outer scope) and tract's shapes.
