@@ -110,6 +110,7 @@ impl ShapeArgs {
             inputs,
             dims,
             use_tract: !self.no_tract,
+            tract_everywhere: false,
         })
     }
 }

@@ -892,6 +892,7 @@ pub fn run_command(a: &RunArgs) -> Result<Outcome> {
                 .collect(),
             dims: inputs::parse_dims(&a.dims)?,
             use_tract: true,
+            tract_everywhere: false,
         };
         let mut p = profile_model(
             &model,
