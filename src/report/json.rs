@@ -28,11 +28,12 @@ impl Serialize for KeyedRow<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.row;
         let mut m = s.serialize_struct("Rollup", 5)?;
+        // The schema's key order (as first released: the key, then `params` ahead of the rest).
         m.serialize_field(self.name, &r.key)?;
+        m.serialize_field("params", &r.params)?;
         m.serialize_field("count", &r.count)?;
         m.serialize_field("flops", &r.flops)?;
         m.serialize_field("macs", &r.macs)?;
-        m.serialize_field("params", &r.params)?;
         m.end()
     }
 }
