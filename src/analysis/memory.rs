@@ -185,7 +185,12 @@ pub struct MemoryTable {
 
 /// Runs the pass over the main graph, given its cost table (`cost.nodes[k]` is `g.order[k]`):
 /// each node's memory access, intensity and live bytes, and the model-level figures.
-pub fn analyse(model: &Model, g: &Graph, info: &ShapeInfo, cost: &CostTable) -> Result<MemoryTable> {
+pub fn analyse(
+    model: &Model,
+    g: &Graph,
+    info: &ShapeInfo,
+    cost: &CostTable,
+) -> Result<MemoryTable> {
     let mut nodes = vec![NodeMemory::default(); g.order.len()];
     let steps = g.order.len();
     let mut pos = vec![0usize; g.nodes.len()];

@@ -225,7 +225,7 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
             if t.shape.is_none() {
                 n_unsized += 1;
             }
-            activations = &activations + &tensor_bytes(&t.shape, &t.dtype);
+            activations = &activations + &tensor_bytes(&t.shape, t.dtype);
         }
     }
     if let Some(m) = &p.memory {
