@@ -13,11 +13,14 @@ type Monomial = Vec<(String, u32)>;
 /// The terms of a polynomial: no zero coefficient, at least one monomial with a symbol.
 type Terms = BTreeMap<Monomial, i128>;
 
-/// A constant is held inline (no allocation: most counts of a bound model are constants); a
-/// polynomial in a box; an overflowed computation as its own state.
+/// A constant that fits 64 bits is held inline (no allocation, 16 bytes in all: most counts of a
+/// bound model are such constants); a wider constant or a polynomial in a box; an overflowed
+/// computation as its own state. The form is canonical (a constant is never a `Poly`, a
+/// constant within `i64` never `Wide`), so equality is structural.
 #[derive(Clone, PartialEq, Eq)]
 enum Repr {
-    Int(i128),
+    Int(i64),
+    Wide(Box<i128>),
     Poly(Box<Terms>),
     Overflow,
 }
@@ -36,7 +39,10 @@ impl Count {
         Count(Repr::Int(0))
     }
     pub fn int(v: i128) -> Self {
-        Count(Repr::Int(v))
+        match i64::try_from(v) {
+            Ok(v) => Count(Repr::Int(v)),
+            Err(_) => Count(Repr::Wide(Box::new(v))),
+        }
     }
     pub fn sym(name: &str) -> Self {
         let mut t = Terms::new();
@@ -59,10 +65,12 @@ impl Count {
     fn terms(&self) -> Option<std::borrow::Cow<'_, Terms>> {
         use std::borrow::Cow;
         match &self.0 {
-            Repr::Int(0) => Some(Cow::Owned(Terms::new())),
-            Repr::Int(v) => Some(Cow::Owned(Terms::from([(Vec::new(), *v)]))),
             Repr::Poly(t) => Some(Cow::Borrowed(t)),
             Repr::Overflow => None,
+            _ => match self.as_int() {
+                Some(0) | None => Some(Cow::Owned(Terms::new())),
+                Some(v) => Some(Cow::Owned(Terms::from([(Vec::new(), v)]))),
+            },
         }
     }
     /// True when some step of the computation overflowed 128-bit integers.
@@ -74,8 +82,9 @@ impl Count {
     }
     /// The value when no symbol is left.
     pub fn as_int(&self) -> Option<i128> {
-        match self.0 {
-            Repr::Int(v) => Some(v),
+        match &self.0 {
+            Repr::Int(v) => Some(*v as i128),
+            Repr::Wide(v) => Some(**v),
             _ => None,
         }
     }
@@ -119,7 +128,10 @@ impl Count {
             return None;
         }
         match &self.0 {
-            Repr::Int(v) => (v % d == 0).then(|| Count::int(v / d)),
+            Repr::Int(_) | Repr::Wide(_) => {
+                let v = self.as_int()?;
+                (v % d == 0).then(|| Count::int(v / d))
+            }
             Repr::Poly(t) => {
                 let mut out = Terms::new();
                 for (m, c) in t.iter() {
@@ -154,6 +166,7 @@ impl Count {
             // `+ 0.0` turns the −0.0 of an empty sum into 0.0
             Repr::Int(0) | Repr::Overflow => 0.0,
             Repr::Int(v) => *v as f64 + 0.0,
+            Repr::Wide(v) => **v as f64 + 0.0,
             Repr::Poly(t) => t.values().map(|c| *c as f64).sum::<f64>() + 0.0,
         }
     }
@@ -183,7 +196,11 @@ impl Add for &Count {
     type Output = Count;
     fn add(self, rhs: &Count) -> Count {
         if let (Repr::Int(a), Repr::Int(b)) = (&self.0, &rhs.0) {
-            return a.checked_add(*b).map_or(Count::poisoned(), Count::int);
+            // two 64-bit values: their sum always fits 128 bits
+            return Count::int(*a as i128 + *b as i128);
+        }
+        if let (Some(a), Some(b)) = (self.as_int(), rhs.as_int()) {
+            return a.checked_add(b).map_or(Count::poisoned(), Count::int);
         }
         let (Some(a), Some(b)) = (self.terms(), rhs.terms()) else {
             return Count::poisoned();
@@ -214,7 +231,11 @@ impl Mul for &Count {
     type Output = Count;
     fn mul(self, rhs: &Count) -> Count {
         if let (Repr::Int(a), Repr::Int(b)) = (&self.0, &rhs.0) {
-            return a.checked_mul(*b).map_or(Count::poisoned(), Count::int);
+            // two 64-bit values: their product always fits 128 bits
+            return Count::int(*a as i128 * *b as i128);
+        }
+        if let (Some(a), Some(b)) = (self.as_int(), rhs.as_int()) {
+            return a.checked_mul(b).map_or(Count::poisoned(), Count::int);
         }
         let (Some(a), Some(b)) = (self.terms(), rhs.terms()) else {
             return Count::poisoned();
@@ -280,6 +301,7 @@ impl fmt::Display for Count {
         let t = match &self.0 {
             Repr::Overflow => return write!(f, "<overflow>"),
             Repr::Int(v) => return write!(f, "{v}"),
+            Repr::Wide(v) => return write!(f, "{v}"),
             Repr::Poly(t) => t,
         };
         let mut terms: Vec<(&Monomial, &i128)> = t.iter().collect();
@@ -395,6 +417,24 @@ mod tests {
             assert_eq!(serde_json::to_string(&c).unwrap(), text, "{c:?}");
             assert_eq!(serde_json::to_string(&c.to_json()).unwrap(), text, "{c:?}");
         }
+    }
+
+    #[test]
+    fn wide_constants_keep_128_bit_arithmetic() {
+        // 2^62 fits 64 bits, 2^63 does not; the sum and products cross over and back exactly.
+        let a = Count::int(1 << 62);
+        let b = &a + &a;
+        assert_eq!(b.as_int(), Some(1i128 << 63));
+        assert_eq!((&b - &a), a);
+        let sq = &b * &b;
+        assert_eq!(sq.as_int(), Some(1i128 << 126));
+        assert!((&sq * 2).overflowed());
+        assert_eq!(
+            sq.div_exact(1i128 << 64).unwrap().as_int(),
+            Some(1i128 << 62)
+        );
+        assert_eq!(sq.to_string(), (1i128 << 126).to_string());
+        assert_eq!(std::mem::size_of::<Count>(), 16);
     }
 
     #[test]

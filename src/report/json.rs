@@ -97,7 +97,7 @@ pub fn write(p: &Profile, w: impl Write) -> std::io::Result<()> {
 
 /// The pretty-printed report and a final newline.
 pub fn render(p: &Profile) -> String {
-    let mut out = Vec::with_capacity(4096 + 2048 * p.nodes.len());
+    let mut out = Vec::with_capacity(4096 + 1024 * p.nodes.len());
     serde_json::to_writer_pretty(&mut out, &Document(p)).expect("profile serialises");
     out.push(b'\n');
     String::from_utf8(out).expect("serde_json writes UTF-8")
