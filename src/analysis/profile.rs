@@ -167,7 +167,7 @@ fn control_flow(
             .unwrap_or_default()
     };
     match node.op_type.as_str() {
-        "If" => {
+        ops::control_flow::IF => {
             let mut branches = vec![];
             for (name, sg) in &node.subgraphs {
                 branches.push((name.clone(), run(sg, &[], name)?));
@@ -205,7 +205,7 @@ fn control_flow(
                 unknown,
             ))
         }
-        "Loop" => {
+        ops::control_flow::LOOP => {
             let Some((_, body)) = node.subgraphs.iter().find(|(n, _)| n == "body") else {
                 return Ok((Err("Loop without body".into()), vec![]));
             };
@@ -229,9 +229,13 @@ fn control_flow(
             for i in 2..node.inputs.len() {
                 seeds.push(fact(i));
             }
-            Ok(repeated("Loop", run(body, &seeds, "body")?, &trip))
+            Ok(repeated(
+                ops::control_flow::LOOP,
+                run(body, &seeds, "body")?,
+                &trip,
+            ))
         }
-        "Scan" => {
+        ops::control_flow::SCAN => {
             let Some((_, body)) = node.subgraphs.iter().find(|(n, _)| n == "body") else {
                 return Ok((Err("Scan without body".into()), vec![]));
             };
@@ -255,7 +259,11 @@ fn control_flow(
             }
             let len = length
                 .unwrap_or_else(|| Count::sym(&format!("scan_{}", sanitize_symbol(&node.name))));
-            Ok(repeated("Scan", run(body, &seeds, "body")?, &len))
+            Ok(repeated(
+                ops::control_flow::SCAN,
+                run(body, &seeds, "body")?,
+                &len,
+            ))
         }
         _ => unreachable!("CONTROL_FLOW lists If, Loop, Scan"),
     }
@@ -318,7 +326,7 @@ pub fn costs(
         out.flops = &out.flops + &cost.flops;
         out.macs = &out.macs + &cost.macs;
         let mut activation_bytes = Count::zero();
-        if node.op_type != "Constant" {
+        if node.op_type != ops::shape_ops::CONSTANT {
             for t in node.outputs.iter().flatten() {
                 let f = &info.facts[*t];
                 if let Some(s) = &f.shape {

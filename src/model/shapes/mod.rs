@@ -1,10 +1,11 @@
-//! Tensor shapes, element types and small values for every tensor of a graph. onnxscope's own
-//! rules type the common ops; where they leave a node untyped, tract's inference runs (on a copy
-//! of the model in which large weights are presented as typed inputs, so no weight is copied and
-//! missing external data does not matter) and its shapes take precedence; what neither knows
-//! stays unknown, and the node's cost goes to `unknown` with the reason. Tract's analysis of a
-//! large graph costs far more than the own rules (allocations per node, a copy of the model), so
-//! it is skipped when the own rules type every node, unless `tract_everywhere` asks for it.
+//! Tensor shapes, element types and small values for every tensor of a graph. The op
+//! registry's own shape rules (`ops::infer_shape`) type the common ops; where they leave a node
+//! untyped, tract's inference runs (on a copy of the model in which large weights are presented
+//! as typed inputs, so no weight is copied and missing external data does not matter) and its
+//! shapes take precedence; what neither knows stays unknown, and the node's cost goes to
+//! `unknown` with the reason. Tract's analysis of a large graph costs far more than the own
+//! rules (allocations per node, a copy of the model), so it is skipped when the own rules type
+//! every node, unless `tract_everywhere` asks for it.
 
 use std::collections::HashMap;
 
@@ -109,7 +110,7 @@ pub fn infer_graph(
         let outs: Vec<_> = node.outputs.iter().flatten().copied().collect();
         let ins: Vec<Option<&TensorFacts>> =
             node.inputs.iter().map(|i| i.map(|i| &facts[i])).collect();
-        let own = rules::infer_node(node, &ins, opset).unwrap_or_default();
+        let own = crate::ops::infer_shape(node, &ins, opset).unwrap_or_default();
         let mut all_tract = !outs.is_empty();
         for (k, o) in node.outputs.iter().enumerate() {
             let Some(o) = *o else { continue };
@@ -270,5 +271,3 @@ fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> proto::ValueInfoProto
         doc_string: String::new(),
     }
 }
-
-pub mod rules;
