@@ -63,17 +63,14 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> ShapeInfo {
             }
         }
     }
-    if opts.use_tract && !opts.tract_everywhere {
-        let own = infer_graph(g, seeds.clone(), &HashMap::new(), model.opset(), &opts.dims);
-        if own.typed_all {
-            return own;
-        }
-    }
     let mut notes = vec![];
     if opts.use_tract {
+        let own = infer_graph(g, seeds.clone(), &HashMap::new(), model.opset(), &opts.dims);
+        if own.typed_all && !opts.tract_everywhere {
+            return own;
+        }
         // Nodes outside what their op is defined for can abort the process inside tract's
         // analysis (no unwinding to catch): screened with the own rules' facts first.
-        let own = infer_graph(g, seeds.clone(), &HashMap::new(), model.opset(), &opts.dims);
         if let Some(why) = tract_screen(g, &own.facts) {
             let mut own = own;
             own.notes.insert(
