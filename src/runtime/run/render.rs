@@ -358,7 +358,14 @@ fn render_regions(s: &mut String, p: &ProfileReport) {
         p.regions.len()
     );
     let mut t = new_table(&[
-        "region", "nodes", "kind", "time_ms", "time_pct", "flops", "GFLOP/s", "bytes/FLOP",
+        "region",
+        "nodes",
+        "kind",
+        "time_ms",
+        "time_pct",
+        "flops",
+        "GFLOP/s",
+        "bytes/FLOP",
         "tract ops",
     ]);
     for (i, r) in fused {
@@ -379,7 +386,14 @@ fn render_regions(s: &mut String, p: &ProfileReport) {
 
 fn rollup_table(rows: &[RegionRollup], first: &str) -> comfy_table::Table {
     let mut t = new_table(&[
-        first, "regions", "nodes", "time_ms", "time_pct", "flops", "GFLOP/s", "bytes/FLOP",
+        first,
+        "regions",
+        "nodes",
+        "time_ms",
+        "time_pct",
+        "flops",
+        "GFLOP/s",
+        "bytes/FLOP",
     ]);
     for r in rows {
         t.add_row(vec![
