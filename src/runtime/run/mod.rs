@@ -215,6 +215,7 @@ pub fn run(a: &RunOptions) -> Result<RunOutput> {
                 .collect(),
             dims: a.dims.clone(),
             use_tract: true,
+            tract_everywhere: false,
         };
         let mut p = profile_model(
             &model,
