@@ -275,3 +275,42 @@ fn no_rate_exceeds_the_stated_peak_on_resnext50() {
         assert!(grouped.get(k).is_some(), "{k}");
     }
 }
+
+#[test]
+fn table_shows_the_peak_the_fused_regions_and_the_kind_rollup() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("models/tiny_cnn.onnx");
+    let out = Command::cargo_bin("onnxscope")
+        .unwrap()
+        .arg("run")
+        .arg(&path)
+        .args(["--random", "--profile", "--repeat", "2"])
+        .args(["--peak-gflops", "1000", "--bandwidth-gbs", "50"])
+        .assert()
+        .success();
+    let s = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(s.contains("Peak: 1000.00 GFLOP/s (device custom"), "{s}");
+    assert!(s.contains("Fused regions (1 of 6 regions"), "{s}");
+    assert!(s.contains("By kind of region"), "{s}");
+    // the bookkeeping row keeps its label in the last column, the region column empty
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches(|c| c == '│' || c == ' ')
+            .split('┆')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let header = cells(s.lines().find(|l| l.starts_with("│ node ")).unwrap());
+    let region_col = header.iter().position(|h| h == "region").unwrap();
+    let row = cells(s.lines().find(|l| l.contains("(between nodes)")).unwrap());
+    assert_eq!(row.len(), header.len());
+    assert_eq!(row[row.len() - 1], "plan bookkeeping");
+    assert_eq!(row[region_col], "");
+    // flat and fc ran as one region: both rows name it, neither has a rate of its own
+    for n in ["flat", "fc"] {
+        let row = s
+            .lines()
+            .find(|l| l.starts_with(&format!("│ {n} ")))
+            .unwrap();
+        assert!(row.contains("┆ r5 "), "{row}");
+    }
+}

@@ -246,6 +246,7 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
             right("-"),
             right("-"),
             right("-"),
+            Cell::new(""),
             Cell::new("plan bookkeeping"),
         ],
         None,
