@@ -8,8 +8,9 @@
 //! *absorbed* when no tract node is attributed to it (BatchNormalization folded into a conv, an
 //! Add fused into a matrix product), or when it is a matrix product (Conv, MatMul, Gemm and
 //! their quantized forms) whose only tract nodes prepare data (`OptMatMulPack`, `IntoShape`,
-//! `Pad`, `LazyIm2col`, axis ops): its kernel then runs under another node's name (tract fuses
-//! Conv + BatchNormalization + Add + Relu into one `OptMatMul` named `…/Relu.low.prefused`).
+//! `Pad`, `LazyIm2col`, `Downsample`, axis ops): its kernel then runs under another node's
+//! name (tract fuses Conv + BatchNormalization + Add + Relu into one `OptMatMul` named
+//! `…/Relu.low.prefused`).
 //!
 //! An absorbed node joins the region of the first executed node reached by following the ONNX
 //! graph's data edges forward from it (breadth first, consumers in topological order). A region
@@ -44,7 +45,14 @@ pub fn is_matrix_op(op_type: &str) -> bool {
 pub fn is_prep_op(tract_op: &str) -> bool {
     matches!(
         tract_op,
-        "OptMatMulPack" | "MatMulPack" | "IntoShape" | "Pad" | "LazyIm2col" | "Im2col" | "Source"
+        "OptMatMulPack"
+            | "MatMulPack"
+            | "IntoShape"
+            | "Pad"
+            | "LazyIm2col"
+            | "Im2col"
+            | "Downsample"
+            | "Source"
     ) || tract_op.starts_with("AxisOp")
         || tract_op.starts_with("Reshape")
 }
@@ -197,6 +205,11 @@ mod tests {
     fn absorbed_rule() {
         assert!(absorbed("BatchNormalization", &[]));
         assert!(absorbed("Conv", &["IntoShape", "OptMatMulPack"]));
+        // a strided 1×1 conv: subsampling and packing only, the product runs elsewhere
+        assert!(absorbed(
+            "Conv",
+            &["Downsample", "IntoShape", "OptMatMulPack"]
+        ));
         assert!(!absorbed(
             "Conv",
             &["Pad", "LazyIm2col", "OptMatMul", "IntoShape"]
