@@ -11,5 +11,6 @@ mod memory;
 mod models;
 mod ops;
 mod realworld;
+mod regions;
 mod run;
 mod synth_llama;

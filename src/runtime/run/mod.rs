@@ -19,6 +19,7 @@ pub mod exec;
 pub mod inputs;
 pub mod outputs;
 pub mod post;
+pub mod regions;
 pub mod render;
 pub mod report;
 
