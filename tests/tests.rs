@@ -12,5 +12,6 @@ mod memory;
 mod models;
 mod ops;
 mod realworld;
+mod regions;
 mod run;
 mod synth_llama;

@@ -35,7 +35,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::profile::Unknown;
+use super::report::Unknown;
 use super::roofline::{self, Device};
 use super::{profile_model, Profile, ProfileOptions};
 use crate::error::{Error, Location, Result};
@@ -841,6 +841,7 @@ fn profile_at(model: &Model, dims: HashMap<String, i64>, use_tract: bool) -> Res
                 inputs: HashMap::new(),
                 dims,
                 use_tract,
+                tract_everywhere: false,
             },
             strict: false,
         },
@@ -1195,10 +1196,10 @@ fn kv_bytes(
             .iter()
             .flat_map(|n| n.outputs.iter())
             .find(|t| t.name == *name)
-            .and_then(|t| t.shape.clone().map(|s| (s, t.dtype.clone())));
+            .and_then(|t| t.shape.clone().map(|s| (s, t.dtype)));
         let t = g.tensor(name);
         let (shape, dtype) = match (inferred, t) {
-            (Some((s, d)), _) => (s, crate::analysis::memory::dtype_of_name(&d)),
+            (Some((s, d)), _) => (s, crate::analysis::memory::dtype_of_name(d)),
             (None, Some(t)) if t.declared.is_some() => {
                 (t.declared.clone().expect("checked"), t.dtype)
             }

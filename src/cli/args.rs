@@ -54,6 +54,7 @@ impl ShapeArgs {
             inputs,
             dims,
             use_tract: !self.no_tract,
+            tract_everywhere: false,
         })
     }
 }
