@@ -35,6 +35,7 @@ fn typed_weight(name: &str, dtype: i32, bytes_per_elem: usize, dims: &[i64]) -> 
 fn opts(use_tract: bool) -> ProfileOptions {
     let mut o = ProfileOptions::default();
     o.shapes.use_tract = use_tract;
+    o.shapes.tract_everywhere = use_tract;
     o
 }
 

@@ -26,11 +26,14 @@ use crate::model::proto::data_type as dt;
 use crate::sym::Count;
 
 pub fn register(r: &mut Registry) {
-    r.onnx("Conv", OpDef::new(conv_shape, conv));
-    r.onnx("ConvInteger", OpDef::new(conv_shape, conv));
-    r.onnx("QLinearConv", OpDef::new(conv_shape, conv));
-    r.onnx("ConvTranspose", OpDef::new(conv_transpose_shape, conv_transpose));
-    r.microsoft("FusedConv", OpDef::new(conv_shape, fused_conv));
+    r.onnx("Conv", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx("ConvInteger", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx("QLinearConv", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx(
+        "ConvTranspose",
+        OpDef::new(conv_transpose_shape, conv_transpose).min_rank(3),
+    );
+    r.microsoft("FusedConv", OpDef::new(conv_shape, fused_conv).min_rank(3));
 }
 
 fn weight_index(op: &str) -> usize {

@@ -47,11 +47,16 @@ pub const SOFTMAX_PER_ROW: i128 = -2;
 pub fn register(r: &mut Registry) {
     r.onnx(
         "BatchNormalization",
-        OpDef::new(same_shape, batchnorm).control(Control::Slots(&[3, 4])),
+        OpDef::new(same_shape, batchnorm)
+            .control(Control::Slots(&[3, 4]))
+            .min_rank(2),
     );
     r.onnx("LayerNormalization", OpDef::new(same_shape, layernorm));
     r.onnx("RMSNormalization", OpDef::new(same_shape, layernorm));
-    r.onnx("InstanceNormalization", OpDef::new(same_shape, instancenorm));
+    r.onnx(
+        "InstanceNormalization",
+        OpDef::new(same_shape, instancenorm).min_rank(3),
+    );
     r.onnx("GroupNormalization", OpDef::new(same_shape, instancenorm));
     r.onnx("Softmax", OpDef::new(same_shape, softmax));
     r.onnx("LogSoftmax", OpDef::new(same_shape, softmax));
