@@ -25,15 +25,21 @@ use super::{ShapeCtx, ShapeResult};
 use crate::model::proto::data_type as dt;
 use crate::sym::Count;
 
+/// Op types of this family that other modules name (the runtime's kernel regions).
+pub const CONV: &str = "Conv";
+pub const CONV_INTEGER: &str = "ConvInteger";
+pub const QLINEAR_CONV: &str = "QLinearConv";
+pub const CONV_TRANSPOSE: &str = "ConvTranspose";
+
 pub fn register(r: &mut Registry) {
-    r.onnx("Conv", OpDef::new(conv_shape, conv).min_rank(3));
-    r.onnx("ConvInteger", OpDef::new(conv_shape, conv).min_rank(3));
-    r.onnx("QLinearConv", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx(CONV, OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx(CONV_INTEGER, OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx(QLINEAR_CONV, OpDef::new(conv_shape, conv).min_rank(3));
     r.onnx(
-        "ConvTranspose",
+        CONV_TRANSPOSE,
         OpDef::new(conv_transpose_shape, conv_transpose).min_rank(3),
     );
-    r.microsoft("FusedConv", OpDef::new(conv_shape, fused_conv));
+    r.microsoft("FusedConv", OpDef::new(conv_shape, fused_conv).min_rank(3));
 }
 
 fn weight_index(op: &str) -> usize {

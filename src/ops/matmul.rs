@@ -34,12 +34,18 @@ use crate::model::proto::data_type as dt;
 use crate::model::Shape;
 use crate::sym::Count;
 
+/// Op types of this family that other modules name (the runtime's kernel regions).
+pub const GEMM: &str = "Gemm";
+pub const MATMUL: &str = "MatMul";
+pub const MATMUL_INTEGER: &str = "MatMulInteger";
+pub const QLINEAR_MATMUL: &str = "QLinearMatMul";
+
 pub fn register(r: &mut Registry) {
-    r.onnx("Gemm", OpDef::new(gemm_shape, gemm));
+    r.onnx(GEMM, OpDef::new(gemm_shape, gemm));
     r.microsoft("QGemm", OpDef::new(gemm_shape, gemm));
-    r.onnx("MatMul", OpDef::new(matmul_shape, matmul));
-    r.onnx("MatMulInteger", OpDef::new(matmul_shape, matmul));
-    r.onnx("QLinearMatMul", OpDef::new(matmul_shape, matmul));
+    r.onnx(MATMUL, OpDef::new(matmul_shape, matmul));
+    r.onnx(MATMUL_INTEGER, OpDef::new(matmul_shape, matmul));
+    r.onnx(QLINEAR_MATMUL, OpDef::new(matmul_shape, matmul));
     r.onnx("Einsum", OpDef::new(einsum_shape, einsum));
     r.microsoft("FusedMatMul", OpDef::new(fused_matmul_shape, fused_matmul));
     r.microsoft("GemmFastGelu", OpDef::new(matmul_shape, gemm_fast_gelu));

@@ -28,16 +28,17 @@ use crate::model::graph::Graph;
 
 /// ONNX op types whose cost is a matrix product (the kernels tract fuses into).
 pub fn is_matrix_op(op_type: &str) -> bool {
+    use crate::ops::conv::{CONV, CONV_INTEGER, CONV_TRANSPOSE, QLINEAR_CONV};
+    use crate::ops::matmul::{GEMM, MATMUL, MATMUL_INTEGER, QLINEAR_MATMUL};
     matches!(
         op_type,
-        "Conv"
-            | "ConvTranspose"
-            | "ConvInteger"
-            | "QLinearConv"
-            | "MatMul"
-            | "MatMulInteger"
-            | "QLinearMatMul"
-            | "Gemm"
+        CONV | CONV_TRANSPOSE
+            | CONV_INTEGER
+            | QLINEAR_CONV
+            | MATMUL
+            | MATMUL_INTEGER
+            | QLINEAR_MATMUL
+            | GEMM
     )
 }
 
