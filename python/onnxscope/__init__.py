@@ -73,14 +73,14 @@ def _shape_flags(dims: Any, inputs: Any) -> List[str]:
         else:
             items = [str(d) for d in dims]
         for d in items:
-            argv += ["--dim", d]
+            argv.append(f"--dim={d}")
     if inputs is not None:
         if not isinstance(inputs, Mapping):
             raise TypeError("inputs: expected a mapping of input name to shape")
         for name, shape in inputs.items():
             if not isinstance(shape, str):
                 shape = "x".join(_scalar(d, f"inputs[{name!r}]") for d in shape)
-            argv += ["--input", f"{name}={shape}"]
+            argv.append(f"--input={name}={shape}")
     return argv
 
 
@@ -89,6 +89,12 @@ def _amount(v: Any, what: str) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return _scalar(v, what)
+
+
+def _floats(a: Any) -> np.ndarray:
+    """An array as given (its dtype is checked as the command checks a .npy file's); other
+    sequences (lists, which have no dtype) as float32."""
+    return a if isinstance(a, np.ndarray) else np.asarray(a, dtype=np.float32)
 
 
 def _cli(argv: List[str]):
@@ -125,19 +131,19 @@ def profile(
     if strict:
         argv.append("--strict")
     if device is not None:
-        argv += ["--device", str(device)]
+        argv.append(f"--device={device}")
     if peak_gflops is not None:
-        argv += ["--peak-gflops", _scalar(peak_gflops, "peak_gflops")]
+        argv.append(f"--peak-gflops={_scalar(peak_gflops, 'peak_gflops')}")
     if bandwidth_gbs is not None:
-        argv += ["--bandwidth-gbs", _scalar(bandwidth_gbs, "bandwidth_gbs")]
+        argv.append(f"--bandwidth-gbs={_scalar(bandwidth_gbs, 'bandwidth_gbs')}")
     if train:
         argv.append("--train")
     if optimizer is not None:
-        argv += ["--optimizer", str(optimizer)]
+        argv.append(f"--optimizer={optimizer}")
     if batch is not None:
-        argv += ["--batch", _scalar(batch, "batch")]
+        argv.append(f"--batch={_scalar(batch, 'batch')}")
     if dtype is not None:
-        argv += ["--dtype", str(dtype)]
+        argv.append(f"--dtype={dtype}")
     argv += ["--", _path(path)]
     doc, _ = _cli(argv)
     return Profile(doc)
@@ -160,15 +166,15 @@ def compare(
     with tract (median of ``repeat`` runs); ``resnext`` compares configurations built in memory
     (``"1x64d,32x4d"``, with ``depth``).
     """
-    argv = ["compare", "--format", "json", "--by", str(by), *_shape_flags(dims, inputs)]
+    argv = ["compare", "--format", "json", f"--by={by}", *_shape_flags(dims, inputs)]
     if measure:
         argv.append("--measure")
     if repeat is not None:
-        argv += ["--repeat", _scalar(repeat, "repeat")]
+        argv.append(f"--repeat={_scalar(repeat, 'repeat')}")
     if resnext is not None:
-        argv += ["--resnext", str(resnext)]
+        argv.append(f"--resnext={resnext}")
     if depth is not None:
-        argv += ["--depth", _scalar(depth, "depth")]
+        argv.append(f"--depth={_scalar(depth, 'depth')}")
     argv += ["--", *(_paths(paths) if paths is not None else [])]
     doc, _ = _cli(argv)
     return Comparison(doc)
@@ -200,7 +206,7 @@ def check(
     """
     argv = ["check", "--format", "json", *_shape_flags(dims, inputs)]
     if budget is not None:
-        argv += ["--budget", _path(budget)]
+        argv.append(f"--budget={_path(budget)}")
     for flag, v in (
         ("--max-flops", max_flops),
         ("--max-macs", max_macs),
@@ -210,11 +216,11 @@ def check(
         ("--max-peak-memory", max_peak_memory),
     ):
         if v is not None:
-            argv += [flag, _amount(v, flag[2:].replace("-", "_"))]
+            argv.append(f"{flag}={_amount(v, flag[2:].replace('-', '_'))}")
     if baseline is not None:
-        argv += ["--baseline", _path(baseline)]
+        argv.append(f"--baseline={_path(baseline)}")
     if max_increase is not None:
-        argv += ["--max-increase", _amount(max_increase, "max_increase")]
+        argv.append(f"--max-increase={_amount(max_increase, 'max_increase')}")
     if allow_unknown:
         argv.append("--allow-unknown")
     argv += ["--", *_paths(paths)]
@@ -252,26 +258,26 @@ def nms(
     ``return_detections`` the command's JSON document (``keep`` and ``detections``) instead.
     float32 arrays are read in place.
     """
-    flags = ["--iou-threshold", _scalar(iou_threshold, "iou_threshold")]
+    flags = [f"--iou-threshold={_scalar(iou_threshold, 'iou_threshold')}"]
     if score_threshold is not None:
-        flags += ["--score-threshold", _scalar(score_threshold, "score_threshold")]
+        flags.append(f"--score-threshold={_scalar(score_threshold, 'score_threshold')}")
     if box_format is not None:
-        flags += ["--box-format", str(box_format)]
+        flags.append(f"--box-format={box_format}")
     if max_per_class is not None:
-        flags += ["--max-per-class", _scalar(max_per_class, "max_per_class")]
+        flags.append(f"--max-per-class={_scalar(max_per_class, 'max_per_class')}")
     if max_detections is not None:
-        flags += ["--max-detections", _scalar(max_detections, "max_detections")]
+        flags.append(f"--max-detections={_scalar(max_detections, 'max_detections')}")
     if class_agnostic:
         flags.append("--class-agnostic")
     if multi_label:
         flags.append("--multi-label")
-    flags += ["--nms-semantics", str(semantics)]
+    flags.append(f"--nms-semantics={semantics}")
     if layout is not None:
-        flags += ["--layout", str(layout)]
+        flags.append(f"--layout={layout}")
     keep, doc = _onnxscope.nms(
         flags,
-        np.asarray(boxes),
-        None if scores is None else np.asarray(scores),
+        _floats(boxes),
+        None if scores is None else _floats(scores),
         None if classes is None else np.asarray(classes),
         bool(return_detections),
     )
@@ -316,20 +322,20 @@ def dice(
         flags.append("--squared-pred")
     if jaccard:
         flags.append("--jaccard")
-    flags += ["--reduction", str(reduction)]
-    flags += ["--smooth-nr", _scalar(smooth_nr, "smooth_nr")]
-    flags += ["--smooth-dr", _scalar(smooth_dr, "smooth_dr")]
+    flags.append(f"--reduction={reduction}")
+    flags.append(f"--smooth-nr={_scalar(smooth_nr, 'smooth_nr')}")
+    flags.append(f"--smooth-dr={_scalar(smooth_dr, 'smooth_dr')}")
     if batch:
         flags.append("--batch")
     if threshold is not None:
-        flags += ["--threshold", _scalar(threshold, "threshold")]
+        flags.append(f"--threshold={_scalar(threshold, 'threshold')}")
     if argmax:
         flags.append("--argmax")
     if to_onehot_y:
         flags.append("--to-onehot-y")
     if not ignore_empty:
         flags.append("--no-ignore-empty")
-    return json.loads(_onnxscope.dice(flags, np.asarray(pred), np.asarray(target)))
+    return json.loads(_onnxscope.dice(flags, _floats(pred), _floats(target)))
 
 
 def run(
@@ -347,6 +353,6 @@ def run(
     the command's seeded random data (``seed``; symbols bound by ``dims``, otherwise 1).
     """
     given = [(str(k), np.asarray(v)) for k, v in (inputs or {}).items()]
-    dim_flags = _shape_flags(dims, None)[1::2]
+    dim_flags = [f[len("--dim="):] for f in _shape_flags(dims, None)]
     outputs = _onnxscope.run(_path(path), given, dim_flags, bool(random), int(seed))
     return dict(outputs)

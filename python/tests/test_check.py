@@ -116,7 +116,7 @@ def test_document_equals_the_commands_json_and_exit_code():
 
 def test_views():
     r = onnxscope.check(TINY, dims={"N": 1}, max_flops="25k", max_params=200)
-    assert "<td>FAIL</td>" in r._repr_html_() and "<td>pass</td>" in r._repr_html_()
+    assert ">FAIL</td>" in r._repr_html_() and ">pass</td>" in r._repr_html_()
     assert "| models/tiny_cnn.onnx | max_params | 234 | 200 | -34 | FAIL |" in r._repr_markdown_()
 
 
@@ -142,7 +142,12 @@ def test_errors_raise_with_the_commands_message():
 
 def test_error_message_is_the_commands_line():
     with pytest.raises(onnxscope.OnnxscopeError) as e:
-        onnxscope.check(TINY, dims={"N": 1}, max_flops="8.5X")
-    c = command("check", TINY, "--dim", "N=1", "--max-flops", "8.5X")
+        onnxscope.check("models/no_such.onnx", max_flops="1G")
+    c = command("check", "models/no_such.onnx", "--max-flops", "1G")
     assert c.returncode == 2
     assert c.stderr == f"error: {e.value}\n"
+    # a bad amount is refused by the parser: the same message on one line
+    with pytest.raises(onnxscope.OnnxscopeError) as e:
+        onnxscope.check(TINY, dims={"N": 1}, max_flops="8.5X")
+    assert "'8.5X'" in str(e.value) and "--max-flops" in str(e.value)
+    assert "\n" not in str(e.value)

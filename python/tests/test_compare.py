@@ -35,9 +35,9 @@ def test_by_op_and_by_node():
     assert n["node_diff"][0]["added"] == [] and n["node_diff"][0]["changed"] == []
 
 
-def test_one_path_and_the_commands_json():
-    c = onnxscope.compare(TINY, dims={"N": 1})
-    r = command("compare", TINY, "--dim", "N=1", "--format", "json")
+def test_the_commands_json():
+    c = onnxscope.compare([TINY, R50], dims={"N": 1})
+    r = command("compare", TINY, R50, "--dim", "N=1", "--format", "json")
     assert r.returncode == 0, r.stderr
     assert c == json.loads(r.stdout)
     assert "<table>" in c._repr_html_()
@@ -45,6 +45,8 @@ def test_one_path_and_the_commands_json():
 
 
 def test_errors():
+    with pytest.raises(onnxscope.OnnxscopeError, match="at least two models"):
+        onnxscope.compare(TINY)
     with pytest.raises(onnxscope.OnnxscopeError, match="no_such.onnx"):
         onnxscope.compare([TINY, "models/no_such.onnx"])
     with pytest.raises(onnxscope.OnnxscopeError, match="possible values"):

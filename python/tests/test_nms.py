@@ -40,9 +40,12 @@ def test_hand_worked_case():
     assert onnxscope.nms(xywh, scores, box_format="xywh").tolist() == [0, 2]
 
 
-def test_lists_and_float64_are_taken_like_the_commands_float64_files():
+def test_lists_and_float64_arrays():
     boxes = [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]]
+    # a list has no dtype: taken as float32
     assert onnxscope.nms(boxes, [0.9, 0.8, 0.7]).tolist() == [0, 2]
+    # float64 is rounded to float32, as the command reads float64 .npy files
+    assert onnxscope.nms(np.array(boxes, np.float64), np.array([0.9, 0.8, 0.7])).tolist() == [0, 2]
     # a non-contiguous float32 view is read as it is
     wide = np.zeros((3, 8), dtype=np.float32)
     wide[:, ::2] = np.asarray(boxes, dtype=np.float32)
