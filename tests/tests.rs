@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod common;
 mod compare;
+mod golden;
 mod memory;
 mod models;
 mod ops;

@@ -185,7 +185,7 @@ fn weights_by_dtype(
         let b = bytes.entry(k.clone()).or_default();
         *b = &*b + &Count::int((n * bits + 7) / 8);
         let e = elems.entry(k).or_default();
-        *e = &*e + &Count::int(n);
+        *e = &*e + &Count::int(params::elements(g, id));
     }
     for n in &g.nodes {
         for (_, sg) in &n.subgraphs {
@@ -301,7 +301,7 @@ pub fn analyse(
     let mut gc = GroupedConvMem::default();
     for (i, &id) in g.order.iter().enumerate() {
         let node = &g.nodes[id];
-        let (access, weight) = if node.op_type == "Constant" {
+        let (access, weight) = if node.op_type == crate::ops::shape_ops::CONSTANT {
             (Count::zero(), Count::zero())
         } else {
             let mut read: Vec<TensorId> = node.inputs.iter().flatten().copied().collect();

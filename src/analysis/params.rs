@@ -1,36 +1,21 @@
 //! The parameter pass. Rule: every stored tensor — initializer or Constant node output, in the
 //! main graph or a subgraph — is counted once, even when several nodes share it, and attributed
 //! to its first consumer in execution order. Tensors used only as control data — shapes, axes,
-//! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots listed in `index_slot`),
-//! directly or through shape arithmetic (`control_only`) — are not parameters, whatever their type; neither are BatchNormalization's running mean and
-//! variance (buffers, as torchvision counts them); quantized weights, scales and zero points are.
-//! Subgraph tensors are attributed to the node that owns the subgraph.
+//! indices, sizes, pads, Resize scales/roi, Clip bounds (the slots each op declares in the op
+//! registry, `ops::is_control_input`), directly or through shape arithmetic (`control_only`) —
+//! are not parameters, whatever their type; neither are BatchNormalization's running mean and
+//! variance (buffers, as torchvision counts them); quantized weights, scales and zero points
+//! are. Subgraph tensors are attributed to the node that owns the subgraph.
 
-use crate::model::graph::{Graph, NodeId};
+use crate::model::graph::{Graph, Node, NodeId};
 use crate::model::proto::data_type as dt;
 use crate::sym::Count;
 
-/// Whether input `slot` of `op` takes a shape, axes, indices, sizes or similar control data.
-pub fn index_slot(op: &str, slot: usize) -> bool {
-    if slot == crate::model::graph::IMPLICIT_SLOT {
-        return false; // read by a subgraph: judged there, counted here
-    }
-    match op {
-        "Reshape" | "Expand" | "Tile" | "Gather" | "GatherElements" | "GatherND" | "Unsqueeze"
-        | "Squeeze" | "TopK" | "OneHot" | "Split" | "CumSum" | "ReduceSum" | "ReduceMean"
-        | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceLogSum"
-        | "ReduceLogSumExp" | "ReduceSumSquare" | "Upsample" | "Compress" | "Trilu" => slot >= 1,
-        "Slice" | "Pad" | "Resize" | "Clip" => slot >= 1,
-        "ScatterND" | "ScatterElements" | "Scatter" => slot == 1,
-        "ConstantOfShape" | "Range" | "EyeLike" => true,
-        "Loop" => slot <= 1,
-        "If" => slot == 0,
-        "NonMaxSuppression" => slot >= 2,
-        "Shape" | "Size" => true,
-        // running mean and variance: statistics (buffers), not learnable parameters
-        "BatchNormalization" => slot == 3 || slot == 4,
-        _ => false,
-    }
+/// Whether input `slot` of `node` takes a shape, axes, indices, sizes or similar control data
+/// (as its op declares in the registry). A tensor read by a subgraph is judged there.
+pub fn index_slot(node: &Node, slot: usize) -> bool {
+    slot != crate::model::graph::IMPLICIT_SLOT
+        && crate::ops::is_control_input(&node.domain, &node.op_type, slot)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -52,7 +37,7 @@ pub fn control_only(g: &Graph) -> Vec<bool> {
             && !tensor.is_graph_output
             && tensor.consumers.iter().all(|(n, slot)| {
                 let node = &g.nodes[*n];
-                index_slot(&node.op_type, *slot)
+                index_slot(node, *slot)
                     || (*slot != crate::model::graph::IMPLICIT_SLOT
                         && node.subgraphs.is_empty()
                         && node.outputs.iter().flatten().next().is_some()
@@ -79,6 +64,22 @@ pub fn is_parameter(g: &Graph, control: &[bool], t: usize) -> bool {
     g.tensors[t].stored.is_some() && !g.tensors[t].consumers.is_empty() && !control[t]
 }
 
+/// The parameter elements of stored tensor `t`: what the op of its first consumer that declares
+/// them counts (a packed int4 weight stands for K·N elements, its scales for none), else the
+/// stored element count.
+pub fn elements(g: &Graph, t: usize) -> i128 {
+    let tensor = &g.tensors[t];
+    let Some(stored) = &tensor.stored else {
+        return 0;
+    };
+    tensor
+        .consumers
+        .iter()
+        .filter(|(_, slot)| *slot != crate::model::graph::IMPLICIT_SLOT)
+        .find_map(|(n, slot)| crate::ops::logical_elements(&g.nodes[*n], *slot, stored))
+        .unwrap_or_else(|| tensor.stored_elements().unwrap_or(0) as i128)
+}
+
 /// Parameters attributed to each node of `g` (stored tensors of subgraphs to their owner).
 pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
     let mut out = vec![ParamInfo::default(); g.nodes.len()];
@@ -99,9 +100,10 @@ pub fn attribute(g: &Graph) -> Vec<ParamInfo> {
             .min_by_key(|n| pos[*n])
             .expect("non-empty");
         let elems = t.stored_elements().unwrap_or(0) as i128;
+        let logical = elements(g, id);
         let bits = dt::bits(stored.data_type) as i128;
         let o = &mut out[first];
-        o.params = &o.params + &Count::int(elems);
+        o.params = &o.params + &Count::int(logical);
         o.bytes = &o.bytes + &Count::int((elems * bits + 7) / 8);
     }
     for (id, n) in g.nodes.iter().enumerate() {

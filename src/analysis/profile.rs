@@ -300,7 +300,7 @@ fn control_flow(
             .unwrap_or_default()
     };
     match node.op_type.as_str() {
-        "If" => {
+        ops::control_flow::IF => {
             let mut branches = vec![];
             for (name, sg) in &node.subgraphs {
                 branches.push((name.clone(), run(sg, &[], name)?));
@@ -338,7 +338,7 @@ fn control_flow(
                 unknown,
             ))
         }
-        "Loop" => {
+        ops::control_flow::LOOP => {
             let Some((_, body)) = node.subgraphs.iter().find(|(n, _)| n == "body") else {
                 return Ok((Err("Loop without body".into()), vec![]));
             };
@@ -362,9 +362,13 @@ fn control_flow(
             for i in 2..node.inputs.len() {
                 seeds.push(fact(i));
             }
-            Ok(repeated("Loop", run(body, &seeds, "body")?, &trip))
+            Ok(repeated(
+                ops::control_flow::LOOP,
+                run(body, &seeds, "body")?,
+                &trip,
+            ))
         }
-        "Scan" => {
+        ops::control_flow::SCAN => {
             let Some((_, body)) = node.subgraphs.iter().find(|(n, _)| n == "body") else {
                 return Ok((Err("Scan without body".into()), vec![]));
             };
@@ -388,7 +392,11 @@ fn control_flow(
             }
             let len = length
                 .unwrap_or_else(|| Count::sym(&format!("scan_{}", sanitize_symbol(&node.name))));
-            Ok(repeated("Scan", run(body, &seeds, "body")?, &len))
+            Ok(repeated(
+                ops::control_flow::SCAN,
+                run(body, &seeds, "body")?,
+                &len,
+            ))
         }
         _ => unreachable!("CONTROL_FLOW lists If, Loop, Scan"),
     }
@@ -467,7 +475,7 @@ fn analyse_graph(
         }
         out.flops = &out.flops + &cost.flops;
         out.macs = &out.macs + &cost.macs;
-        let activation_bytes = if node.op_type == "Constant" {
+        let activation_bytes = if node.op_type == ops::shape_ops::CONSTANT {
             Count::zero()
         } else {
             Count::sum(

@@ -227,7 +227,7 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
     let mut activations = Count::zero();
     let mut n_unsized = 0usize;
     for n in &p.nodes {
-        if n.op_type == "Constant" {
+        if n.op_type == crate::ops::shape_ops::CONSTANT {
             continue;
         }
         for t in &n.outputs {

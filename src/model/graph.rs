@@ -315,7 +315,8 @@ impl Graph {
                         format!("output '{o}' is already produced elsewhere (ONNX graphs are single-assignment)"),
                     ));
                 }
-                let stored = if n.op_type == "Constant" && n.domain.is_empty() {
+                let stored = if n.op_type == crate::ops::shape_ops::CONSTANT && n.domain.is_empty()
+                {
                     n.attribute
                         .iter()
                         .find(|a| a.name == "value")

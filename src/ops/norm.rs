@@ -13,9 +13,41 @@
 //! - Softmax per row: max n − 1, subtract n, exp n, sum n − 1, divide n → 5n − 2;
 //!   LogSoftmax → 5n − 1; Hardmax → n − 1. Before opset 13 a row is every dim from `axis`
 //!   (default 1) on, as those opsets coerce the input to 2-D.
+//!
+//! Shapes: every output 0 has its input's shape and type. Control inputs: BatchNormalization's
+//! running mean and variance (slots 3, 4) are statistics (buffers), not learnable parameters.
 
-use super::{CostCtx, Missing, OpCost, Rule, RuleResult};
+use super::common::same_shape;
+use super::{Control, CostCtx, Missing, OpCost, OpDef, Registry, RuleResult};
 use crate::sym::Count;
+
+/// Softmax per row of n: 5n − 2 (max n − 1, subtract n, exp n, sum n − 1, divide n).
+pub const SOFTMAX_PER_ELEMENT: i128 = 5;
+/// Softmax per row of n: the constant term of 5n − 2.
+pub const SOFTMAX_PER_ROW: i128 = -2;
+
+pub fn register(r: &mut Registry) {
+    r.onnx(
+        "BatchNormalization",
+        OpDef::new(same_shape, batchnorm).control(Control::Slots(&[3, 4])),
+    );
+    r.onnx("LayerNormalization", OpDef::new(same_shape, layernorm));
+    r.onnx("RMSNormalization", OpDef::new(same_shape, layernorm));
+    r.onnx("InstanceNormalization", OpDef::new(same_shape, instancenorm));
+    r.onnx("GroupNormalization", OpDef::new(same_shape, instancenorm));
+    r.onnx("Softmax", OpDef::new(same_shape, softmax));
+    r.onnx("LogSoftmax", OpDef::new(same_shape, softmax));
+    r.onnx("Hardmax", OpDef::new(same_shape, softmax));
+    r.onnx("LpNormalization", OpDef::new(same_shape, lp_norm));
+    r.onnx("MeanVarianceNormalization", OpDef::new(same_shape, mvn));
+    r.onnx("LRN", OpDef::new(same_shape, lrn));
+    r.microsoft("SkipLayerNormalization", OpDef::new(same_shape, layernorm));
+    r.microsoft("SimplifiedLayerNormalization", OpDef::new(same_shape, layernorm));
+    r.microsoft(
+        "SkipSimplifiedLayerNormalization",
+        OpDef::new(same_shape, layernorm),
+    );
+}
 
 /// (rows, n) for a normalization over axes [axis, rank).
 fn rows_from_axis(c: &CostCtx, axis: i64) -> Result<(Count, Count), Missing> {
@@ -100,7 +132,7 @@ fn softmax(c: &CostCtx) -> RuleResult {
         if coerce {
             let rows = Count::product(&x[..a as usize]);
             let (k, b) = match op.as_str() {
-                "Softmax" => (5, -2),
+                "Softmax" => (SOFTMAX_PER_ELEMENT, SOFTMAX_PER_ROW),
                 "LogSoftmax" => (5, -1),
                 _ => (1, -1),
             };
@@ -120,7 +152,7 @@ fn softmax(c: &CostCtx) -> RuleResult {
             Ok(&(&total * k) + &(&rows * b))
         };
         let flops = match op.as_str() {
-            "Softmax" => rows_times(5, -2)?,
+            "Softmax" => rows_times(SOFTMAX_PER_ELEMENT, SOFTMAX_PER_ROW)?,
             "LogSoftmax" => rows_times(5, -1)?,
             _ => rows_times(1, -1)?,
         };
@@ -165,24 +197,54 @@ fn lrn(c: &CostCtx) -> RuleResult {
         .map(|e| OpCost::flops(&e * (2 * size as i128 + 3))))
 }
 
-pub fn rule(op: &str) -> Option<Rule> {
-    Some(match op {
-        "BatchNormalization" => batchnorm,
-        "LayerNormalization" | "RMSNormalization" => layernorm,
-        "InstanceNormalization" | "GroupNormalization" => instancenorm,
-        "Softmax" | "LogSoftmax" | "Hardmax" => softmax,
-        "LpNormalization" => lp_norm,
-        "MeanVarianceNormalization" => mvn,
-        "LRN" => lrn,
-        _ => return None,
-    })
-}
 
-pub fn ms_rule(op: &str) -> Option<Rule> {
-    Some(match op {
-        "SkipLayerNormalization"
-        | "SimplifiedLayerNormalization"
-        | "SkipSimplifiedLayerNormalization" => layernorm,
-        _ => return None,
-    })
+#[cfg(test)]
+mod tests {
+    use crate::ops::testutil::*;
+    use crate::ops::{ONNX, MICROSOFT};
+
+    #[test]
+    fn norm_table() {
+        // X [2,3,8], normalized over the last axis: 6 rows of n = 8
+        let x = f(&[2, 3, 8]);
+        let e = onnx("LayerNormalization", vec![], &[x.clone(), f(&[8])]);
+        assert_eq!(e.shape(), [2, 3, 8]);
+        assert_eq!(e.flops(), 6 * (6 * 8 + 3)); // 306
+        let e = onnx("LayerNormalization", vec![], &[x.clone(), f(&[8]), f(&[8])]);
+        assert_eq!(e.flops(), 6 * (7 * 8 + 3)); // with bias: 354
+        // axis 1: 2 rows of n = 24
+        let e = onnx("LayerNormalization", vec![ai("axis", 1)], &[x.clone(), f(&[3, 8])]);
+        assert_eq!(e.flops(), 2 * (6 * 24 + 3));
+        // RMS: 4n + 3 per row
+        let e = eval(MICROSOFT, "SimplifiedLayerNormalization", vec![], &[x.clone(), f(&[8])], None, 1);
+        assert_eq!(e.flops(), 6 * (4 * 8 + 3));
+        let e = onnx("RMSNormalization", vec![], &[x.clone(), f(&[8])]);
+        assert_eq!(e.flops(), 6 * (4 * 8 + 3));
+        // BatchNormalization: 2 per element; InstanceNormalization 7n + 3 per (N, C) row
+        let e = onnx("BatchNormalization", vec![], &[f(&[1, 4, 5, 5]), f(&[4]), f(&[4]), f(&[4]), f(&[4])]);
+        assert_eq!(e.flops(), 2 * 100);
+        let e = onnx("InstanceNormalization", vec![], &[f(&[2, 4, 5, 5]), f(&[4]), f(&[4])]);
+        assert_eq!(e.flops(), 8 * (7 * 25 + 3)); // 7·200 + 3·8 = 1,424
+        let e = onnx("GroupNormalization", vec![ai("num_groups", 2)], &[f(&[2, 4, 5, 5]), f(&[4]), f(&[4])]);
+        assert_eq!(e.flops(), 4 * (7 * 50 + 3));
+        // an axis out of range is uncosted with the reason
+        let e = onnx("LayerNormalization", vec![ai("axis", 5)], &[x, f(&[8])]);
+        assert!(e.missing().contains("axis"));
+    }
+
+    #[test]
+    fn softmax_rows_by_opset() {
+        // opset ≥ 13: rows along the last axis, 6 rows of 8: 5n − 2 per row
+        let x = f(&[2, 3, 8]);
+        let e = onnx("Softmax", vec![], std::slice::from_ref(&x));
+        assert_eq!(e.flops(), 6 * (5 * 8 - 2)); // 228
+        assert_eq!(onnx("LogSoftmax", vec![], std::slice::from_ref(&x)).flops(), 6 * (5 * 8 - 1));
+        assert_eq!(onnx("Hardmax", vec![], std::slice::from_ref(&x)).flops(), 6 * (8 - 1));
+        // opset 11: coerced to 2-D at axis 1, 2 rows of 24
+        let e = eval_at(11, ONNX, "Softmax", vec![], &[x], None, 1);
+        assert_eq!(e.flops(), 2 * (5 * 24 - 2));
+        // an empty row set costs nothing and does not divide by zero
+        let e = onnx("Softmax", vec![], &[f(&[0, 8])]);
+        assert_eq!(e.flops(), 0);
+    }
 }

@@ -1,4 +1,4 @@
-//! Recurrent cells and attention. H hidden size, I input size, per time step, batch item and
+//! Recurrent cells. H hidden size, I input size, per time step, batch item and
 //! direction (then × seq_length × batch × num_directions):
 //! - LSTM: MACs 4H·(I + H); FLOPs 4H·(2I − 1) + 4H·(2H − 1) + 4H (sum of the two products),
 //!   8H more with B, 12H (3 sigmoids × 4), 2H (2 tanh), 4H (cell and hidden updates), and 6H
@@ -6,15 +6,18 @@
 //! - GRU: MACs 3H·(I + H); FLOPs 3H·(2I − 1) + 3H·(2H − 1) + 3H + 6H with B + 8H (2 sigmoids)
 //!   + H (tanh) + H (reset gate product) + 4H (blend).
 //! - RNN: MACs H·(I + H); FLOPs H·(2I − 1) + H·(2H − 1) + H + 2H with B + H (tanh).
-//! - Attention (com.microsoft, input [B,S,hidden], weights [hidden, 3·hidden]): QKV projection
-//!   (2·hidden − 1)·3·hidden·B·S + 3·hidden·B·S bias; per head (dh = hidden / heads):
-//!   QKᵀ (2dh − 1)·S², scale S², softmax (5S − 2)·S, PV (2S − 1)·dh·S. MACs: projection
-//!   hidden·3·hidden·B·S + 2·dh·S²·heads·B. Past/present key caches are not counted.
-//! - Attention (ONNX, opset 23, Q [B,Sq,·] K/V [B,Sk,·] or 4-D): QKᵀ (2dh − 1)·Sq·Sk, scale
-//!   Sq·Sk, softmax (5Sk − 2)·Sq, PV (2Sk − 1)·dv·Sq, per head and batch item.
+//!
+//! Shapes: from tract or the declarations (no own rule). Control inputs: none (the optional
+//! sequence lengths are data).
 
-use super::{CostCtx, Missing, OpCost, Rule, RuleResult};
+use super::{CostCtx, Missing, OpCost, OpDef, Registry, RuleResult};
 use crate::sym::Count;
+
+pub fn register(r: &mut Registry) {
+    r.onnx("LSTM", OpDef::cost(recurrent));
+    r.onnx("GRU", OpDef::cost(recurrent));
+    r.onnx("RNN", OpDef::cost(recurrent));
+}
 
 fn recurrent(c: &CostCtx) -> RuleResult {
     let layout = c.attrs.int_or("layout", 0)?;
@@ -65,109 +68,41 @@ fn recurrent(c: &CostCtx) -> RuleResult {
     })())
 }
 
-fn attention_core(
-    b: &Count,
-    heads: &Count,
-    sq: &Count,
-    sk: &Count,
-    dh: &Count,
-    dv: &Count,
-) -> (Count, Count) {
-    let one = Count::int(1);
-    let per_head = Count::sum(&[
-        &(&(&(dh * 2) - &one) * sq) * sk,
-        sq * sk,
-        &(&(sk * 5) - &Count::int(2)) * sq,
-        &(&(&(sk * 2) - &one) * dv) * sq,
-    ]);
-    let n = b * heads;
-    let flops = &per_head * &n;
-    let macs = &(&(sq * sk) * &(dh + dv)) * &n;
-    (flops, macs)
-}
 
-fn ms_attention(c: &CostCtx) -> RuleResult {
-    let heads = c
-        .attrs
-        .int("num_heads")?
-        .ok_or_else(|| c.attrs.error("num_heads", "required attribute is missing"))?;
-    Ok((|| -> Result<OpCost, Missing> {
-        let x = c.in_shape(0)?;
-        let w = c.in_shape(1)?;
-        if x.len() != 3 || w.len() != 2 {
-            return Err("input must be [B,S,hidden] and weights 2-D".into());
-        }
-        let (b, s, hidden) = (&x[0], &x[1], &x[2]);
-        let qkv = &w[1];
-        let tokens = b * s;
-        let mut flops = &(&(&(hidden * 2) - &Count::int(1)) * qkv) * &tokens;
-        if c.has_input(2) {
-            flops = &flops + &(qkv * &tokens);
-        }
-        let mut macs = &(hidden * qkv) * &tokens;
-        let dh = qkv
-            .div_exact(3 * heads as i128)
-            .ok_or("head size not integral")?;
-        let (f, m) = attention_core(b, &Count::int(heads as i128), s, s, &dh, &dh);
-        flops = &flops + &f;
-        macs = &macs + &m;
-        Ok(OpCost {
-            flops,
-            macs,
-            note: Some("QKV projection and attention core; past/present caches not counted".into()),
-            ..Default::default()
-        })
-    })())
-}
+#[cfg(test)]
+mod tests {
+    use crate::ops::testutil::*;
+    use crate::ops::ONNX;
 
-fn onnx_attention(c: &CostCtx) -> RuleResult {
-    let q_heads = c.attrs.int("q_num_heads")?;
-    Ok((|| -> Result<OpCost, Missing> {
-        let q = c.in_shape(0)?;
-        let k = c.in_shape(1)?;
-        let v = c.in_shape(2)?;
-        let (b, heads, sq, sk, dh, dv) = match (q.len(), q_heads) {
-            (4, _) => (
-                q[0].clone(),
-                q[1].clone(),
-                q[2].clone(),
-                k[2].clone(),
-                q[3].clone(),
-                v[3].clone(),
-            ),
-            (3, Some(h)) => {
-                let hh = h as i128;
-                (
-                    q[0].clone(),
-                    Count::int(hh),
-                    q[1].clone(),
-                    k[1].clone(),
-                    q[2].div_exact(hh).ok_or("head size not integral")?,
-                    v[2].div_exact(hh).ok_or("head size not integral")?,
-                )
-            }
-            _ => return Err("3-D inputs need q_num_heads".into()),
-        };
-        let (flops, macs) = attention_core(&b, &heads, &sq, &sk, &dh, &dv);
-        Ok(OpCost {
-            flops,
-            macs,
-            ..Default::default()
-        })
-    })())
-}
-
-pub fn rule(op: &str) -> Option<Rule> {
-    Some(match op {
-        "LSTM" | "GRU" | "RNN" => recurrent,
-        "Attention" => onnx_attention,
-        _ => return None,
-    })
-}
-
-pub fn ms_rule(op: &str) -> Option<Rule> {
-    Some(match op {
-        "Attention" => ms_attention,
-        _ => return None,
-    })
+    #[test]
+    fn recurrent_table() {
+        // X [S=2, B=1, I=3], H = 2, one direction: 2 steps
+        let lstm = eval(
+            ONNX,
+            "LSTM",
+            vec![ai("hidden_size", 2)],
+            &[f(&[2, 1, 3]), f(&[1, 8, 3]), f(&[1, 8, 2])],
+            Some(vec![]),
+            1,
+        );
+        // per step: 4H·(2I − 1) + 4H·(2H − 1) = 8·5 + 8·3 = 64; + 4H sum = 8; + (12 + 2 + 4)·H = 36
+        assert_eq!(lstm.flops(), 2 * (64 + 8 + 36));
+        assert_eq!(lstm.macs(), 2 * (4 * 2 * (3 + 2)));
+        // GRU with B: 3H·(2I − 1) + 3H·(2H − 1) = 6·5 + 6·3 = 48; + 3H = 6; + 6H = 12; + 14H = 28
+        let gru = eval(
+            ONNX,
+            "GRU",
+            vec![ai("hidden_size", 2)],
+            &[f(&[2, 1, 3]), f(&[1, 6, 3]), f(&[1, 6, 2]), f(&[1, 12])],
+            Some(vec![]),
+            1,
+        );
+        assert_eq!(gru.flops(), 2 * (48 + 6 + 12 + 28));
+        // without hidden_size, H comes from W: 8 / 4 gates = 2
+        let e = eval(ONNX, "LSTM", vec![], &[f(&[2, 1, 3]), f(&[1, 8, 3])], Some(vec![]), 1);
+        assert_eq!(e.macs(), 2 * (4 * 2 * (3 + 2)));
+        // X not 3-D: uncosted with the reason
+        let e = eval(ONNX, "RNN", vec![], &[f(&[2, 3]), f(&[1, 2, 3])], Some(vec![]), 1);
+        assert!(e.missing().contains("3-D"));
+    }
 }

@@ -1,8 +1,8 @@
 //! Tensor shapes, element types and small values for every tensor of a graph. The main source is
 //! tract's inference (run on a copy of the model in which large weights are presented as typed
 //! inputs, so no weight is copied and missing external data does not matter); where tract cannot
-//! type a node, onnxscope's own rules for the common ops fill in; what neither knows stays
-//! unknown, and the node's cost goes to `unknown` with the reason.
+//! type a node, the op registry's own shape rules (`ops::infer_shape`) fill in; what neither
+//! knows stays unknown, and the node's cost goes to `unknown` with the reason.
 
 use std::collections::HashMap;
 
@@ -93,7 +93,7 @@ pub fn infer_graph(
         let outs: Vec<_> = node.outputs.iter().flatten().copied().collect();
         let ins: Vec<Option<&TensorFacts>> =
             node.inputs.iter().map(|i| i.map(|i| &facts[i])).collect();
-        let own = rules::infer_node(node, &ins, opset).unwrap_or_default();
+        let own = crate::ops::infer_shape(node, &ins, opset).unwrap_or_default();
         let mut all_tract = !outs.is_empty();
         for (k, o) in node.outputs.iter().enumerate() {
             let Some(o) = *o else { continue };
@@ -252,5 +252,3 @@ fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> proto::ValueInfoProto
         doc_string: String::new(),
     }
 }
-
-pub mod rules;
