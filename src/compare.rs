@@ -1,66 +1,132 @@
 //! `compare`: several models side by side — totals, per op type, per stage, or node by node (a
 //! model diff) — each value with its delta against the first model, absolute and in percent;
 //! and the ResNeXt grouping study (`--resnext 1x64d,2x40d,...`), built in memory by `synth`.
-//! Rendered as a table, JSON, CSV, Markdown, or a self-contained SVG / HTML bar chart.
+//! Each model is an [`Entry`] whose [`Source`] is a file or a synthesized configuration.
+//! Rendered ([`Render`]) as a table, JSON, CSV, Markdown, or a self-contained SVG / HTML bar
+//! chart; the table and Markdown share one row builder, and HTML embeds the Markdown rows.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use serde_json::{json, Value};
 
 use crate::analysis::{profile_model, Profile, ProfileOptions};
-use crate::cli::{Outcome, ShapeArgs};
 use crate::error::{Error, Result};
-use crate::report::{human, human_f};
+use crate::model::shapes::ShapeOptions;
+use crate::report::{human, human_f, Format, Render};
 use crate::sym::Count;
+use crate::synth::ResNeXtConfig;
+use crate::util::text::{new_table, right, xml_escape as esc};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompareFormat {
-    Table,
-    Json,
-    Csv,
-    Md,
-    Svg,
-    Html,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// What the rows are keyed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum By {
+    /// Model totals (FLOPs, MACs, params, bytes, …).
+    #[default]
     Total,
+    /// FLOPs per op type.
     Op,
+    /// FLOPs per stage.
     Stage,
+    /// FLOPs node by node, with a node diff against the first model.
     Node,
 }
 
-#[derive(Args, Debug)]
-pub struct CompareArgs {
-    /// Models to compare; the first is the reference for deltas.
-    pub models: Vec<PathBuf>,
-    /// Compare ResNeXt configurations built in memory, e.g. `1x64d,2x40d,4x24d,8x14d,32x4d`.
-    #[arg(long, value_name = "CxDd,...")]
-    pub resnext: Option<String>,
-    /// Depth of the `--resnext` networks.
-    #[arg(long, default_value_t = 50)]
-    pub depth: u32,
-    /// Also run each model through tract and report the median latency.
-    #[arg(long)]
-    pub measure: bool,
-    /// Runs per model for `--measure` (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    pub repeat: usize,
-    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
-    pub format: CompareFormat,
-    #[arg(long, value_enum, default_value_t = By::Total)]
+crate::choices!(By {
+    "total" => By::Total,
+    "op" => By::Op,
+    "stage" => By::Stage,
+    "node" => By::Node,
+});
+
+/// Where a compared model comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An ONNX file.
+    File(PathBuf),
+    /// A ResNet/ResNeXt configuration synthesized in memory.
+    Synth(ResNeXtConfig),
+}
+
+impl Source {
+    /// The short label of tables and charts: the file stem, or `CxDd`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::File(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
+            Source::Synth(c) => format!("{}x{}d", c.cardinality, c.width),
+        }
+    }
+
+    /// The model built (or read) as ONNX bytes; `weights` asks a synthesized one for its
+    /// random weights.
+    fn bytes(&self, weights: bool) -> Result<Vec<u8>> {
+        match self {
+            Source::File(p) => std::fs::read(p).map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            }),
+            Source::Synth(c) => {
+                let cfg = ResNeXtConfig {
+                    weights,
+                    ..c.clone()
+                };
+                Ok(crate::synth::to_bytes(&crate::synth::resnext(&cfg)?))
+            }
+        }
+    }
+
+    /// The path a loaded model is known by (in messages).
+    fn load_path(&self) -> PathBuf {
+        match self {
+            Source::File(p) => p.clone(),
+            Source::Synth(_) => PathBuf::from(format!("{}.onnx", self.label())),
+        }
+    }
+}
+
+/// `models/a.onnx`, or `synth:resnext50_32x4d` (the `path` of the JSON report).
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Synth(c) => {
+                write!(f, "synth:resnext{}_{}x{}d", c.depth, c.cardinality, c.width)
+            }
+        }
+    }
+}
+
+/// The ResNeXt configurations of `list` (`1x64d,32x4d`) at `depth`, graph only.
+pub fn resnext_sources(list: &str, depth: u32) -> Result<Vec<Source>> {
+    Ok(crate::synth::parse_config_list(list)?
+        .into_iter()
+        .map(|(card, width)| {
+            Source::Synth(ResNeXtConfig {
+                weights: false,
+                ..ResNeXtConfig::resnext(depth, card, width)
+            })
+        })
+        .collect())
+}
+
+/// Options of [`run`].
+#[derive(Clone, Debug, Default)]
+pub struct CompareOptions {
     pub by: By,
-    #[command(flatten)]
-    pub shapes: ShapeArgs,
+    /// Also run each model through tract and report the median latency.
+    pub measure: bool,
+    /// Runs per model for `measure` (the median is reported).
+    pub repeat: usize,
+    pub shapes: ShapeOptions,
 }
 
 /// One model in a comparison.
 pub struct Entry {
     pub label: String,
-    pub path: String,
+    pub source: Source,
     pub profile: Profile,
     /// Median latency in ms, with `--measure`.
     pub measured_ms: Option<f64>,
@@ -320,17 +386,13 @@ pub fn render_table(c: &Comparison, markdown: bool) -> String {
             out.push_str(&format!("| {} |\n", r.join(" | ")));
         }
     } else {
-        let mut t = comfy_table::Table::new();
-        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
-            .set_header(header.clone());
+        let mut t = new_table(&header);
         for r in &rows {
             t.add_row(r.iter().enumerate().map(|(i, s)| {
-                let cell = comfy_table::Cell::new(s);
                 if i > 0 {
-                    cell.set_alignment(comfy_table::CellAlignment::Right)
+                    right(s)
                 } else {
-                    cell
+                    comfy_table::Cell::new(s)
                 }
             }));
         }
@@ -388,7 +450,7 @@ pub fn render_json(c: &Comparison) -> Value {
         })
         .collect();
     json!({
-        "models": c.entries.iter().map(|e| json!({"label": e.label, "path": e.path, "measured_ms": e.measured_ms})).collect::<Vec<_>>(),
+        "models": c.entries.iter().map(|e| json!({"label": e.label, "path": e.source.to_string(), "measured_ms": e.measured_ms})).collect::<Vec<_>>(),
         "by": format!("{:?}", c.by).to_lowercase(),
         "rows": rows,
         "node_diff": diffs,
@@ -423,13 +485,6 @@ pub fn render_csv(c: &Comparison) -> String {
         w.write_record(&rec).expect("csv");
     }
     String::from_utf8(w.into_inner().expect("csv")).expect("utf8")
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Grouped bars: one group per metric (FLOPs, MACs, params, memory access, measured ms), one bar
@@ -547,72 +602,92 @@ pub fn render_html(c: &Comparison) -> String {
     )
 }
 
-fn label_of(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
-}
-
-pub fn run_compare(a: &CompareArgs) -> Result<Outcome> {
-    let mut opts = ProfileOptions {
-        shapes: a.shapes.to_options()?,
+/// Profiles every source (and measures it with `opts.measure`), then compares them.
+pub fn run(sources: &[Source], opts: &CompareOptions) -> Result<Comparison> {
+    let popts = ProfileOptions {
+        shapes: ShapeOptions {
+            use_tract: true,
+            ..opts.shapes.clone()
+        },
         strict: false,
     };
-    opts.shapes.use_tract = true;
-    let mut entries = vec![];
-    if let Some(list) = &a.resnext {
-        if !a.models.is_empty() {
-            return Err(Error::usage(
-                "--resnext",
-                "give either model files or --resnext, not both",
-            ));
-        }
-        let configs = crate::synth::parse_config_list(list)?;
-        for (card, width) in configs {
-            let mut cfg = crate::synth::ResNeXtConfig::resnext(a.depth, card, width);
-            cfg.weights = a.measure;
-            let proto = crate::synth::resnext(&cfg)?;
-            let bytes = crate::synth::to_bytes(&proto);
-            let label = format!("{card}x{width}d");
-            let path = PathBuf::from(format!("{label}.onnx"));
-            let model = crate::model::load_bytes(&path, bytes.into())?;
-            let profile = profile_model(&model, &opts)?;
-            entries.push(Entry {
-                label,
-                path: format!("synth:resnext{}_{card}x{width}d", a.depth),
-                profile,
-                measured_ms: None,
+    // Models are profiled on every core; entries (and the first error) keep the list's order.
+    let mut entries = crate::util::par::map(sources, |src| -> Result<Entry> {
+        let model = match src {
+            Source::File(p) => crate::model::load(p)?,
+            Source::Synth(_) => {
+                crate::model::load_bytes(&src.load_path(), src.bytes(opts.measure)?.into())?
+            }
+        };
+        let profile = profile_model(&model, &popts)?;
+        Ok(Entry {
+            label: src.label(),
+            source: src.clone(),
+            profile,
+            measured_ms: None,
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    if opts.measure {
+        measure_entries(&mut entries, opts)?;
+    }
+    Ok(compare(entries, opts.by))
+}
+
+/// Measures every entry (files from disk; synthesized configurations re-built with weights),
+/// with a progress bar on stderr.
+fn measure_entries(entries: &mut [Entry], opts: &CompareOptions) -> Result<()> {
+    let bar = indicatif::ProgressBar::new(entries.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    for e in entries.iter_mut() {
+        bar.set_message(e.label.clone());
+        let bytes = e.source.bytes(true)?;
+        let path = e.source.to_string();
+        let model = crate::model::load_bytes(Path::new(&path), bytes.clone().into())?;
+        if !model.missing_external.is_empty() {
+            return Err(Error::Run {
+                path,
+                reason: format!("weights absent ({} tensors, e.g. '{}'): a model without its weights cannot run", model.missing_external.len(), model.missing_external[0]),
             });
         }
-    } else {
-        if a.models.len() < 2 {
-            return Err(Error::usage(
-                "MODELS",
-                "compare needs at least two models (or --resnext)",
-            ));
-        }
-        for p in &a.models {
-            let model = crate::model::load(p)?;
-            let profile = profile_model(&model, &opts)?;
-            entries.push(Entry {
-                label: label_of(p),
-                path: p.display().to_string(),
-                profile,
-                measured_ms: None,
-            });
-        }
+        e.measured_ms = Some(crate::runtime::median_ms(
+            &bytes,
+            &path,
+            &model,
+            &opts.shapes.dims,
+            opts.repeat,
+            0,
+        )?);
+        bar.inc(1);
     }
-    if a.measure {
-        crate::runtime::measure_entries(&mut entries, a)?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+impl Render for Comparison {
+    const FORMATS: &'static [Format] = &[
+        Format::Table,
+        Format::Json,
+        Format::Csv,
+        Format::Md,
+        Format::Svg,
+        Format::Html,
+    ];
+
+    fn render_to(&self, format: Format) -> Result<String> {
+        Ok(match format {
+            Format::Table => render_table(self, false),
+            Format::Md => render_table(self, true),
+            Format::Json => serde_json::to_string_pretty(&render_json(self)).expect("json") + "\n",
+            Format::Csv => render_csv(self),
+            Format::Svg => render_svg(self),
+            Format::Html => render_html(self),
+            other => return Err(crate::report::unsupported(other, Self::FORMATS)),
+        })
     }
-    let c = compare(entries, a.by);
-    let stdout = match a.format {
-        CompareFormat::Table => render_table(&c, false),
-        CompareFormat::Md => render_table(&c, true),
-        CompareFormat::Json => serde_json::to_string_pretty(&render_json(&c)).expect("json") + "\n",
-        CompareFormat::Csv => render_csv(&c),
-        CompareFormat::Svg => render_svg(&c),
-        CompareFormat::Html => render_html(&c),
-    };
-    Ok(Outcome { stdout, code: 0 })
 }

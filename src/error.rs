@@ -1,5 +1,8 @@
 //! Typed errors of the library. Every variant names the file and, where it applies, the node
 //! and attribute, so the binary can print one clear line and exit with code 2.
+//!
+//! All error types live here ([`Error`], and [`PostError`] / [`SynthError`], re-exported by
+//! `post` and `synth`), so this module depends on no other module of the crate.
 
 use std::path::PathBuf;
 
@@ -53,11 +56,82 @@ pub enum Error {
     #[error("{path}: tract cannot run the model: {reason}")]
     Run { path: String, reason: String },
     #[error(transparent)]
-    Post(#[from] crate::post::PostError),
+    Post(#[from] PostError),
     #[error(transparent)]
-    Synth(#[from] crate::synth::SynthError),
+    Synth(#[from] SynthError),
     #[error("bad argument {arg}: {message}")]
     Usage { arg: String, message: String },
+}
+
+/// Everything that can go wrong in post-processing (`post`: NMS, Dice, `.npy` files). Messages name the file (when there is one)
+/// and say what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not a readable `.npy` array.
+    #[error("{}: not a readable .npy array: {message}", path.display())]
+    Npy { path: PathBuf, message: String },
+    /// An array has an element type that this input cannot take.
+    #[error("{what}: expected {expected}, got {got}")]
+    Dtype {
+        what: String,
+        expected: String,
+        got: String,
+    },
+    /// An array has the wrong rank or dimensions.
+    #[error("{what}: expected shape {expected}, got {got:?}")]
+    Shape {
+        what: String,
+        expected: String,
+        got: Vec<usize>,
+    },
+    /// An array holds a value this input cannot take (a non-integer label, a class out of range).
+    #[error("{what}: {message}")]
+    Value { what: String, message: String },
+    /// An option, or a combination of options, that cannot be honoured.
+    #[error("invalid option: {0}")]
+    Option(String),
+}
+
+/// Errors of the generator and of `synth-resnext`.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    /// Only torchvision's Bottleneck depths are built.
+    #[error("unsupported depth {0}: ResNet/ResNeXt depth must be 50, 101 or 152")]
+    UnsupportedDepth(u32),
+    /// A configuration value is out of range.
+    #[error("invalid {field} {value}: {reason}")]
+    InvalidConfig {
+        field: &'static str,
+        value: u64,
+        reason: &'static str,
+    },
+    /// The weights would not fit in one protobuf file.
+    #[error(
+        "weights of {arch} take {bytes} bytes, over the {limit}-byte limit of one .onnx \
+         protobuf; synthesize it without weights"
+    )]
+    TooLarge {
+        arch: String,
+        bytes: u64,
+        limit: u64,
+    },
+    /// An item of a `CxDd` list does not parse.
+    #[error("bad ResNeXt config '{item}': {reason} (expected CxDd, e.g. 32x4d)")]
+    BadConfigList { item: String, reason: &'static str },
+    /// Writing the output file failed (nothing is left behind).
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

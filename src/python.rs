@@ -323,15 +323,17 @@ mod calls {
     use ndarray::ArrayViewD;
     use tract_onnx::prelude::{DatumType, Tensor};
 
+    use crate::cli::dice::DiceArgs;
+    use crate::cli::nms::NmsArgs;
     use crate::error::{Error, Result};
     use crate::model::proto::data_type as dt;
-    use crate::post::dice::{DiceArgs, DiceReport};
-    use crate::post::nms::{Detections, NmsArgs};
+    use crate::post::dice::DiceReport;
+    use crate::post::nms::Detections;
     use crate::post::npyio::NpyArray;
     use crate::post::PostError;
     use crate::runtime::run::inputs::{self, Bindings, Prepared, Source};
     use crate::runtime::run::{exec, outputs};
-    use crate::runtime::SplitMix64;
+    use crate::util::rng::SplitMix64;
 
     pub fn nms(
         args: &NmsArgs,
@@ -435,7 +437,7 @@ mod calls {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut b = Bindings::new(&inputs::parse_dims(dims)?);
+        let mut b = Bindings::new(&crate::cli::args::parse_dims(dims)?);
         let mut prepared: Vec<Option<Prepared>> = vec![None; specs.len()];
         for (name, a) in given {
             let ix = specs.iter().position(|s| s.name == name).ok_or_else(|| {
@@ -465,7 +467,7 @@ mod calls {
             prepared[ix] = Some(inputs::random(spec, &b, &mut rng)?);
         }
         let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
-        let plan = exec::build(path, &model, &prepared)?;
+        let plan = exec::build(path, &model, &prepared, Default::default())?;
         let (tensors, _ms) = exec::run(path, &plan, &prepared)?;
         let out_names: Vec<String> = model
             .graph

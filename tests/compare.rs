@@ -181,9 +181,19 @@ fn every_format_renders() {
             && html.contains("<td>212 (+12, +6.00%)</td>"),
         "{html}"
     );
+    // Self-contained: no script, nothing loaded from elsewhere; the only URL is the SVG
+    // namespace (an identifier, never fetched).
+    assert!(!html.contains("<script"), "{html}");
     assert!(
-        !html.contains("<script") && !html.contains("http://")
-            || html.contains("http://www.w3.org/2000/svg")
+        !html.contains(" src=") && !html.contains(" href="),
+        "{html}"
+    );
+    let ns = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+    assert_eq!(ns, 1, "{html}");
+    assert_eq!(
+        html.matches("://").count(),
+        ns,
+        "a URL besides the namespace: {html}"
     );
 }
 

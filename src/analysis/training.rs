@@ -35,7 +35,7 @@ use crate::model::shapes::ShapeOptions;
 use crate::model::Model;
 use crate::sym::Count;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Optimizer {
     Sgd,
@@ -45,6 +45,14 @@ pub enum Optimizer {
     Adam,
     Adamw,
 }
+
+crate::choices!(Optimizer {
+    "sgd" => Optimizer::Sgd,
+    "momentum" => Optimizer::Momentum,
+    "rmsprop" => Optimizer::Rmsprop,
+    "adam" => Optimizer::Adam,
+    "adamw" => Optimizer::Adamw,
+});
 
 impl Optimizer {
     pub fn name(self) -> &'static str {
@@ -99,7 +107,7 @@ impl Optimizer {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainDtype {
     #[default]
@@ -109,6 +117,14 @@ pub enum TrainDtype {
     /// fp16 weights and gradients, an fp32 master copy, fp32 optimizer state.
     Mixed,
 }
+
+crate::choices!(TrainDtype {
+    "fp32" => TrainDtype::Fp32,
+    "fp16" => TrainDtype::Fp16,
+    "bf16" => TrainDtype::Bf16,
+    "mixed" => TrainDtype::Mixed;
+        "fp16 weights and gradients, an fp32 master copy, fp32 optimizer state",
+});
 
 impl TrainDtype {
     pub fn name(self) -> &'static str {

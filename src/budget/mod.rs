@@ -5,7 +5,8 @@
 //! or another model). Exit 0 when every check passes, 1 when one fails, 2 on an error.
 //!
 //! Layout: `units` parses amounts (`8.5G`, `100MiB`, `2%`); `file` reads the budget file and
-//! resolves the limits in force for a model; `eval` profiles and checks; `output` renders.
+//! resolves the limits in force for a model; `eval` profiles and checks; `output` renders
+//! ([`output::Styled`] implements [`crate::report::Render`]). [`check`] runs it all.
 
 pub mod eval;
 pub mod file;
@@ -13,13 +14,10 @@ pub mod output;
 pub mod units;
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::Args;
-
-use crate::cli::{Outcome, ShapeArgs};
 use crate::error::{Error, Location, Result};
+use crate::model::shapes::ShapeOptions;
 use units::{Increase, Kind};
 
 /// A quantity a limit bounds.
@@ -85,114 +83,27 @@ pub struct Limit {
     pub source: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CheckFormat {
-    Table,
-    Json,
-    Junit,
-    Github,
-    Md,
-}
-
-fn count_arg(s: &str) -> std::result::Result<u128, String> {
-    units::parse_amount(s, Kind::Count)
-}
-fn bytes_arg(s: &str) -> std::result::Result<u128, String> {
-    units::parse_amount(s, Kind::Bytes)
-}
-
-/// The `--max-*` flags (boxed in `CheckArgs` to keep the command enum small).
-#[derive(Args, Debug, Default)]
-pub struct LimitArgs {
-    /// Most FLOPs a model may cost (8.5G, 1.2e9, 1500).
-    #[arg(long, value_name = "AMOUNT", value_parser = count_arg)]
-    pub max_flops: Option<u128>,
-    /// Most MACs a model may cost.
-    #[arg(long, value_name = "AMOUNT", value_parser = count_arg)]
-    pub max_macs: Option<u128>,
-    /// Most parameters a model may hold (26M).
-    #[arg(long, value_name = "AMOUNT", value_parser = count_arg)]
-    pub max_params: Option<u128>,
-    /// Most bytes of weights (100MiB = 104,857,600; 100MB = 10^8).
-    #[arg(long, value_name = "BYTES", value_parser = bytes_arg)]
-    pub max_param_bytes: Option<u128>,
-    /// Most bytes of activations (all node outputs added up).
-    #[arg(long, value_name = "BYTES", value_parser = bytes_arg)]
-    pub max_activation_bytes: Option<u128>,
-    /// Most bytes of peak inference memory: weight bytes + the peak of live activations.
-    #[arg(long, value_name = "BYTES", value_parser = bytes_arg)]
-    pub max_peak_memory: Option<u128>,
-}
-
-#[derive(Args, Debug)]
-pub struct CheckArgs {
-    /// The ONNX models to check.
-    #[arg(required = true, value_name = "MODEL")]
+/// What `check` does: the models, where the limits come from, the baseline, the shapes.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
     pub models: Vec<PathBuf>,
-    /// Budget file (TOML): model-level, per-op-type, per-node-glob and per-model limits.
-    #[arg(long, value_name = "FILE")]
+    /// Budget file (TOML).
     pub budget: Option<PathBuf>,
-    #[command(flatten)]
-    pub limits: Box<LimitArgs>,
-    /// Compare the totals with a saved `profile --format json` report or another model.
-    #[arg(long, value_name = "REPORT.json|MODEL.onnx")]
+    /// Limits given on the command line (`--max-*`), in force for every model.
+    pub limits: Vec<Limit>,
+    /// A saved `profile --format json` report or another model.
     pub baseline: Option<PathBuf>,
-    /// How much a total may grow against --baseline: a percentage (2%) or an amount (100M);
-    /// default 0%.
-    #[arg(long, value_name = "PCT%|AMOUNT", requires = "baseline", value_parser = Increase::parse)]
+    /// How much a total may grow against the baseline (default 0 %).
     pub max_increase: Option<Increase>,
-    #[command(flatten)]
-    pub shapes: ShapeArgs,
-    /// Count nodes that cannot be costed as 0 FLOPs/MACs instead of failing (exit 2).
-    #[arg(long)]
+    pub shapes: ShapeOptions,
+    /// Count nodes that cannot be costed as 0 FLOPs/MACs instead of failing.
     pub allow_unknown: bool,
-    /// Output: a table, JSON, JUnit XML, GitHub Actions annotations, or Markdown.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    pub format: CheckFormat,
 }
 
-impl LimitArgs {
-    fn limits(&self) -> Vec<Limit> {
-        [
-            (Metric::Flops, self.max_flops, "--max-flops"),
-            (Metric::Macs, self.max_macs, "--max-macs"),
-            (Metric::Params, self.max_params, "--max-params"),
-            (
-                Metric::ParamBytes,
-                self.max_param_bytes,
-                "--max-param-bytes",
-            ),
-            (
-                Metric::ActivationBytes,
-                self.max_activation_bytes,
-                "--max-activation-bytes",
-            ),
-            (
-                Metric::PeakMemory,
-                self.max_peak_memory,
-                "--max-peak-memory",
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(metric, v, flag)| {
-            v.map(|max| Limit {
-                metric,
-                max,
-                source: flag.into(),
-            })
-        })
-        .collect()
-    }
-}
-
-/// Colour only on a terminal, and never when NO_COLOR is set to something.
-fn use_color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-pub fn run_check(a: &CheckArgs) -> Result<Outcome> {
-    let cli = a.limits.limits();
-    let shapes = a.shapes.to_options()?;
+/// Profiles and checks every model; `report.pass` says whether every check passed.
+pub fn check(a: &CheckOptions) -> Result<output::Report> {
+    let cli = &a.limits;
+    let shapes = &a.shapes;
     let budget = a.budget.as_deref().map(file::Budget::load).transpose()?;
     let baseline = a
         .baseline
@@ -200,18 +111,18 @@ pub fn run_check(a: &CheckArgs) -> Result<Outcome> {
         .map(eval::Baseline::load)
         .transpose()?;
     let ctx = eval::Ctx {
-        shapes: &shapes,
+        shapes,
         baseline: baseline.as_ref(),
         increase: a.max_increase.unwrap_or_default(),
         allow_unknown: a.allow_unknown,
     };
-    let mut models = vec![];
+    let mut limits = vec![];
     for path in &a.models {
         let eff = budget
             .as_ref()
             .map(|b| b.effective(path))
             .unwrap_or_default();
-        let eff = file::with_cli(eff, &cli);
+        let eff = file::with_cli(eff, cli);
         if eff.is_empty() && baseline.is_none() {
             return Err(Error::invalid(
                 Location {
@@ -221,8 +132,12 @@ pub fn run_check(a: &CheckArgs) -> Result<Outcome> {
                 "no limit applies to this model: give --budget (with limits for it), a --max-* flag or --baseline",
             ));
         }
-        models.push(eval::evaluate(path, &eff, &ctx)?);
+        limits.push((path, eff));
     }
+    // Models are evaluated on every core; results (and the first error) keep the list's order.
+    let models = crate::util::par::map(&limits, |(path, eff)| eval::evaluate(path, eff, &ctx))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
     // a per-node rule that selected no node in any model is likely a typo
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut hit: BTreeSet<&str> = BTreeSet::new();
@@ -240,16 +155,5 @@ pub fn run_check(a: &CheckArgs) -> Result<Outcome> {
         .difference(&hit)
         .map(|n| format!("{n} matches no node in any model checked"))
         .collect();
-    let report = output::Report::new(models, notes);
-    let stdout = match a.format {
-        CheckFormat::Table => output::table(&report, use_color()),
-        CheckFormat::Json => output::json(&report),
-        CheckFormat::Junit => output::junit(&report),
-        CheckFormat::Github => output::github(&report),
-        CheckFormat::Md => output::markdown(&report),
-    };
-    Ok(Outcome {
-        stdout,
-        code: if report.pass { 0 } else { 1 },
-    })
+    Ok(output::Report::new(models, notes))
 }

@@ -2,12 +2,14 @@
 //! commands and Markdown. Every format carries exact integers; each check's `message` is the
 //! one sentence shown to people (JUnit failure message, GitHub annotation, Markdown list).
 
-use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use comfy_table::{Cell, Color};
 use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use super::eval::{Check, Growth, ModelReport};
 use super::units::{group, pct};
+use crate::report::{Format, Render};
+use crate::util::text::{new_table, right};
 
 /// The outcome of `onnxscope check` over all its models.
 #[derive(Clone, Debug, Serialize)]
@@ -16,6 +18,34 @@ pub struct Report {
     pub pass: bool,
     /// Remarks that concern the whole run (a rule that matched no node in any model).
     pub notes: Vec<String>,
+}
+
+/// A report with the terminal's colour choice, ready to render.
+pub struct Styled<'a> {
+    pub report: &'a Report,
+    /// Paint pass green and FAIL red in the table.
+    pub color: bool,
+}
+
+impl Render for Styled<'_> {
+    const FORMATS: &'static [Format] = &[
+        Format::Table,
+        Format::Json,
+        Format::Junit,
+        Format::Github,
+        Format::Md,
+    ];
+
+    fn render_to(&self, format: Format) -> crate::Result<String> {
+        Ok(match format {
+            Format::Table => table(self.report, self.color),
+            Format::Json => json(self.report),
+            Format::Junit => junit(self.report),
+            Format::Github => github(self.report),
+            Format::Md => markdown(self.report),
+            other => return Err(crate::report::unsupported(other, Self::FORMATS)),
+        })
+    }
 }
 
 impl Report {
@@ -71,18 +101,6 @@ fn result_word(pass: bool) -> &'static str {
     } else {
         "FAIL"
     }
-}
-
-fn new_table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(Cell::new));
-    t
-}
-
-fn right(s: String) -> Cell {
-    Cell::new(s).set_alignment(CellAlignment::Right)
 }
 
 fn growth_rows(g: &[Growth]) -> Vec<[String; 5]> {

@@ -1,6 +1,6 @@
 //! Dice and Jaccard for segmentation outputs: MONAI's `DiceLoss` (soft, on probabilities) and
 //! `DiceMetric` (hard, after a threshold or an argmax), per class, on `[N,C,...]` predictions
-//! of any spatial rank, computed in one pass; and the `dice` command on `.npy` files.
+//! of any spatial rank, computed in one pass; [`dice_files`] reads `.npy` files.
 //!
 //! # What is computed
 //!
@@ -37,13 +37,14 @@
 //! warning; the hard score compares `h` with `t == 1`. An argmax needs `C ≥ 2`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 
 use ndarray::ArrayViewD;
 use serde::Serialize;
 
 use super::npyio::{self, file_label};
-use super::{OutputFormat, PostError};
+use super::PostError;
+use crate::report::{Format, Render};
 
 /// What is applied to the prediction before the sums.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -58,7 +59,7 @@ pub enum Activation {
 }
 
 /// How the loss of every (item, class) is reduced, as MONAI's `reduction`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reduction {
     #[default]
@@ -66,6 +67,12 @@ pub enum Reduction {
     Sum,
     None,
 }
+
+crate::choices!(Reduction {
+    "mean" => Reduction::Mean,
+    "sum" => Reduction::Sum,
+    "none" => Reduction::None,
+});
 
 /// How a hard mask is made from the prediction.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -611,111 +618,31 @@ fn nan_mean(d: &[Vec<f64>]) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The command
+// Files and renderings
 
-/// `onnxscope dice`: Dice loss and scores of a prediction against a target, both `.npy`.
-#[derive(clap::Args, Clone, Debug)]
-pub struct DiceArgs {
-    /// Prediction `[N,C,...]`: probabilities, or logits with --sigmoid/--softmax.
-    #[arg(long, value_name = "P.npy")]
-    pub pred: PathBuf,
-    /// Target: one-hot `[N,C,...]`, or a label map `[N,1,...]`/`[N,...]` with --to-onehot-y.
-    #[arg(long, value_name = "T.npy")]
-    pub target: PathBuf,
-    /// Score channel 0 too [default].
-    #[arg(long, overrides_with = "exclude_background")]
-    pub include_background: bool,
-    /// Leave channel 0 (background) out.
-    #[arg(long, overrides_with = "include_background")]
-    pub exclude_background: bool,
-    /// Apply a sigmoid to the prediction.
-    #[arg(long, conflicts_with = "softmax")]
-    pub sigmoid: bool,
-    /// Apply a softmax over the class axis.
-    #[arg(long)]
-    pub softmax: bool,
-    /// Denominator Σp² + Σt².
-    #[arg(long)]
-    pub squared_pred: bool,
-    /// Jaccard (soft IoU) instead of Dice.
-    #[arg(long)]
-    pub jaccard: bool,
-    /// Reduction of the loss over items and classes.
-    #[arg(long, value_enum, default_value_t)]
-    pub reduction: Reduction,
-    /// Added to the numerator.
-    #[arg(long, default_value_t = 1e-5, value_name = "X")]
-    pub smooth_nr: f64,
-    /// Added to the denominator.
-    #[arg(long, default_value_t = 1e-5, value_name = "X")]
-    pub smooth_dr: f64,
-    /// Sum over the batch before dividing (one loss per class).
-    #[arg(long)]
-    pub batch: bool,
-    /// Hard Dice of the mask `p >= T` (after the activation).
-    #[arg(long, value_name = "T", conflicts_with = "argmax")]
-    pub threshold: Option<f32>,
-    /// Hard Dice of the argmax over classes.
-    #[arg(long)]
-    pub argmax: bool,
-    /// The target is a label map of class ids.
-    #[arg(long)]
-    pub to_onehot_y: bool,
-    /// Hard Dice: an empty target scores NaN and is left out of averages [default].
-    #[arg(long, overrides_with = "no_ignore_empty")]
-    pub ignore_empty: bool,
-    /// Hard Dice: an empty target scores 1 if the prediction is empty too, else 0.
-    #[arg(long, overrides_with = "ignore_empty")]
-    pub no_ignore_empty: bool,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: OutputFormat,
+/// [`dice`] on `.npy` files; messages name each file (`pred file 'p.npy'`).
+pub fn dice_files(pred: &Path, target: &Path, opts: &DiceOptions) -> Result<DiceReport, PostError> {
+    let pname = file_label("pred", pred);
+    let tname = file_label("target", target);
+    let pred = npyio::read(pred)?.into_f32(&pname)?;
+    let target = npyio::read(target)?.into_f32_lossy();
+    dice_named(pred.view(), target.view(), opts, &pname, &tname)
 }
 
-impl DiceArgs {
-    /// Options for [`dice`].
-    pub fn options(&self) -> DiceOptions {
-        DiceOptions {
-            include_background: !self.exclude_background,
-            activation: if self.sigmoid {
-                Activation::Sigmoid
-            } else if self.softmax {
-                Activation::Softmax
-            } else {
-                Activation::None
-            },
-            squared_pred: self.squared_pred,
-            jaccard: self.jaccard,
-            reduction: self.reduction,
-            smooth_nr: self.smooth_nr,
-            smooth_dr: self.smooth_dr,
-            batch: self.batch,
-            to_onehot_y: self.to_onehot_y,
-            discretize: match (self.threshold, self.argmax) {
-                (Some(t), _) => Some(Discretize::Threshold(t)),
-                (None, true) => Some(Discretize::Argmax),
-                (None, false) => None,
-            },
-            ignore_empty: !self.no_ignore_empty,
-        }
-    }
+/// A Dice report with the options that made it, ready to render.
+pub struct DiceView<'a> {
+    pub report: &'a DiceReport,
+    pub options: &'a DiceOptions,
 }
 
-/// Runs the `dice` command and returns the text to print.
-pub fn run_dice(args: &DiceArgs) -> Result<String, PostError> {
-    let opts = args.options();
-    let pname = file_label("pred", &args.pred);
-    let tname = file_label("target", &args.target);
-    let pred = npyio::read(&args.pred)?.into_f32(&pname)?;
-    let target = npyio::read(&args.target)?.into_f32_lossy();
-    let report = dice_named(pred.view(), target.view(), &opts, &pname, &tname)?;
-    Ok(render(&report, &opts, args.format))
-}
+impl Render for DiceView<'_> {
+    const FORMATS: &'static [Format] = &[Format::Table, Format::Json];
 
-/// The report as JSON or as a table.
-pub fn render(report: &DiceReport, opts: &DiceOptions, format: OutputFormat) -> String {
-    match format {
-        OutputFormat::Json => serde_json::to_string_pretty(report).expect("serialisable") + "\n",
-        OutputFormat::Table => render_table(report, opts),
+    fn render_to(&self, format: Format) -> crate::Result<String> {
+        Ok(match format {
+            Format::Json => serde_json::to_string_pretty(self.report).expect("serialisable") + "\n",
+            _ => render_table(self.report, self.options),
+        })
     }
 }
 
@@ -727,7 +654,8 @@ fn fmt(v: f64) -> String {
     }
 }
 
-fn render_table(r: &DiceReport, opts: &DiceOptions) -> String {
+/// The report as text: the loss, then the scores per channel.
+pub fn render_table(r: &DiceReport, opts: &DiceOptions) -> String {
     let mut s = String::new();
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
@@ -1079,129 +1007,5 @@ mod tests {
             ..Default::default()
         };
         assert!(dice(one.view(), one.view(), &o).is_err());
-    }
-
-    fn args(dir: &std::path::Path) -> DiceArgs {
-        DiceArgs {
-            pred: dir.join("p.npy"),
-            target: dir.join("t.npy"),
-            include_background: false,
-            exclude_background: false,
-            sigmoid: false,
-            softmax: true,
-            squared_pred: false,
-            jaccard: false,
-            reduction: Reduction::Mean,
-            smooth_nr: 1e-5,
-            smooth_dr: 1e-5,
-            batch: false,
-            threshold: None,
-            argmax: true,
-            to_onehot_y: true,
-            ignore_empty: false,
-            no_ignore_empty: false,
-            format: OutputFormat::Json,
-        }
-    }
-
-    #[test]
-    fn command_json_and_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = arr(&[1, 2, 1, 2], &[0.0, 3.0, 3f32.ln(), 0.0]);
-        npyio::write(&dir.path().join("p.npy"), &p).unwrap();
-        npyio::write(&dir.path().join("t.npy"), &ndarray::arr3(&[[[1u8, 0]]])).unwrap();
-        let a = args(dir.path());
-        let v: serde_json::Value = serde_json::from_str(&run_dice(&a).unwrap()).unwrap();
-        assert!(v["loss"].is_number(), "{v}");
-        assert_eq!(v["dice"]["per_class"].as_array().unwrap().len(), 2);
-        assert!(v["dice"]["mean"].is_number());
-        assert_eq!(v["dice"]["kind"], "hard");
-        // Voxel 0: logits [0, ln 3] → class 1 (label 1); voxel 1: [3, 0] → class 0 (label 0).
-        assert_eq!(v["dice"]["per_class"], serde_json::json!([1.0, 1.0]));
-        let mut a = args(dir.path());
-        a.format = OutputFormat::Table;
-        a.exclude_background = true;
-        let t = run_dice(&a).unwrap();
-        assert!(t.starts_with("Dice loss (mean): "), "{t}");
-        assert!(t.contains("hard Dice, argmax") && t.contains("mean"), "{t}");
-    }
-
-    #[derive(clap::Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: DiceArgs,
-    }
-
-    #[test]
-    fn command_line_parses() {
-        use clap::{CommandFactory, Parser};
-        Cli::command().debug_assert();
-        let base = ["dice", "--pred", "p.npy", "--target", "t.npy"];
-        let parse = |extra: &[&str]| {
-            Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args.options())
-        };
-        let o = parse(&[]).unwrap();
-        assert_eq!(o, DiceOptions::default());
-        let o = parse(&[
-            "--exclude-background",
-            "--softmax",
-            "--squared-pred",
-            "--jaccard",
-            "--reduction",
-            "none",
-            "--smooth-nr",
-            "0",
-            "--smooth-dr",
-            "1e-6",
-            "--batch",
-            "--argmax",
-            "--to-onehot-y",
-            "--no-ignore-empty",
-        ])
-        .unwrap();
-        assert!(!o.include_background && o.squared_pred && o.jaccard && o.batch && o.to_onehot_y);
-        assert_eq!(
-            (o.activation, o.reduction),
-            (Activation::Softmax, Reduction::None)
-        );
-        assert_eq!((o.smooth_nr, o.smooth_dr), (0.0, 1e-6));
-        assert_eq!(o.discretize, Some(Discretize::Argmax));
-        assert!(!o.ignore_empty);
-        // The last of a flag pair wins.
-        assert!(
-            parse(&["--exclude-background", "--include-background"])
-                .unwrap()
-                .include_background
-        );
-        assert!(
-            parse(&["--no-ignore-empty", "--ignore-empty"])
-                .unwrap()
-                .ignore_empty
-        );
-        let o = parse(&["--sigmoid", "--threshold", "0.3"]).unwrap();
-        assert_eq!(
-            (o.activation, o.discretize),
-            (Activation::Sigmoid, Some(Discretize::Threshold(0.3)))
-        );
-        // MONAI rejects both activations at once; one discretisation at a time.
-        assert!(parse(&["--sigmoid", "--softmax"]).is_err());
-        assert!(parse(&["--threshold", "0.5", "--argmax"]).is_err());
-    }
-
-    #[test]
-    fn command_errors_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = run_dice(&args(dir.path())).unwrap_err().to_string();
-        assert!(e.contains("p.npy"), "{e}");
-        npyio::write(&dir.path().join("p.npy"), &arr(&[1, 2, 3], &[0.0; 6])).unwrap();
-        npyio::write(&dir.path().join("t.npy"), &arr(&[1, 1, 4], &[0.0; 4])).unwrap();
-        let e = run_dice(&args(dir.path())).unwrap_err().to_string();
-        assert!(
-            e.contains("target file") && e.contains("t.npy") && e.contains("[1, 1, 3]"),
-            "{e}"
-        );
-        npyio::write(&dir.path().join("p.npy"), &ndarray::arr3(&[[[1i64, 2, 3]]])).unwrap();
-        let e = run_dice(&args(dir.path())).unwrap_err().to_string();
-        assert!(e.contains("pred file") && e.contains("int64"), "{e}");
     }
 }

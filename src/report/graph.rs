@@ -14,9 +14,10 @@ use crate::analysis::roofline::Bound;
 use crate::analysis::{NodeReport, Profile};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::util::text::xml_escape;
 
 /// What colours the nodes of the DOT/SVG graph.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ColorBy {
     /// FLOPs.
     #[default]
@@ -24,11 +25,19 @@ pub enum ColorBy {
     /// Multiply-accumulates (`macs`).
     Macs,
     /// Memory access cost: bytes read + written (`mem_access_bytes`); `mac` is an alias.
-    #[value(name = "memory-access", alias = "mac")]
     MemoryAccess,
     /// Arithmetic intensity, FLOPs per byte.
     Intensity,
 }
+
+crate::choices!(ColorBy {
+    "flops" => ColorBy::Flops; "FLOPs",
+    "macs" => ColorBy::Macs; "Multiply-accumulates (`macs`)",
+    "memory-access" => ColorBy::MemoryAccess;
+        "Memory access cost: bytes read + written (`mem_access_bytes`); `mac` is an alias",
+    "mac" => ColorBy::MemoryAccess,
+    "intensity" => ColorBy::Intensity; "Arithmetic intensity, FLOPs per byte",
+});
 
 impl ColorBy {
     fn label(self) -> &'static str {
@@ -262,13 +271,6 @@ fn tail(s: &str, n: usize) -> String {
     } else {
         format!("…{}", c[c.len() - (n - 1)..].iter().collect::<String>())
     }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Seconds in human units (ns, µs, ms, s).

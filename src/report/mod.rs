@@ -1,40 +1,147 @@
-//! Reports of a `Profile`: a human table (comfy-table), JSON (the stable schema in README),
-//! CSV and Markdown. The table-like formats share one column definition (`columns`), so a new
-//! format is one short function. Human units appear only in the table and Markdown; every
-//! machine format carries exact integers (or symbolic expressions).
+//! The exporter layer: the one [`Format`] vocabulary of every command, the [`Render`] trait
+//! each command's result implements, human units, and the reports of a `Profile`: a human
+//! table (comfy-table), JSON (the stable schema in README), CSV, Markdown, DOT and SVG. The
+//! table-like formats share one column definition (`tabular`), so a new format is one short
+//! function. Human units appear only in the table and Markdown; every machine format carries
+//! exact integers (or symbolic expressions).
 
 pub mod graph;
 pub mod json;
 pub mod tabular;
 
+use crate::analysis::Profile;
+use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::sym::Count;
+use graph::ColorBy;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// Every output format of every command. A command renders the subset its result supports
+/// ([`Render::FORMATS`]); asking for another is a usage error naming the ones it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
+    /// Aligned text for a terminal.
+    #[default]
     Table,
+    /// One JSON document (machine-readable, exact integers).
     Json,
     Csv,
+    /// Markdown (a table, and lists where the result has them).
     Md,
     /// The graph in Graphviz DOT, nodes coloured by `--color-by`.
     Dot,
-    /// The same graph rendered to SVG by Graphviz's `dot`.
+    /// SVG: the graph rendered by Graphviz's `dot` (profile) or a bar chart (compare).
     Svg,
+    /// A self-contained HTML page.
+    Html,
+    /// JUnit XML, one test case per check.
+    Junit,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+crate::choices!(Format {
+    "table" => Format::Table,
+    "json" => Format::Json,
+    "csv" => Format::Csv,
+    "md" => Format::Md,
+    "dot" => Format::Dot,
+    "svg" => Format::Svg,
+    "html" => Format::Html,
+    "junit" => Format::Junit,
+    "github" => Format::Github,
+});
+
+/// A command's result, rendered to text. One implementation per result type (profile,
+/// comparison, check report, run report, detections, Dice report).
+pub trait Render {
+    /// The formats this result has, in the order the command lists them.
+    const FORMATS: &'static [Format];
+
+    /// The result in `format` (one of [`Render::FORMATS`]).
+    fn render_to(&self, format: Format) -> Result<String>;
+
+    /// [`Render::render_to`] after checking that `format` is one of [`Render::FORMATS`].
+    fn render(&self, format: Format) -> Result<String> {
+        if !Self::FORMATS.contains(&format) {
+            return Err(unsupported(format, Self::FORMATS));
+        }
+        self.render_to(format)
+    }
+}
+
+/// A profile with what its renderings need: the model (for the graph), the table options
+/// and the graph colouring.
+pub struct ProfileView<'a> {
+    pub model: &'a Model,
+    pub profile: &'a Profile,
+    pub options: ReportOptions,
+    pub color_by: ColorBy,
+}
+
+impl Render for ProfileView<'_> {
+    const FORMATS: &'static [Format] = &[
+        Format::Table,
+        Format::Json,
+        Format::Csv,
+        Format::Md,
+        Format::Dot,
+        Format::Svg,
+    ];
+
+    fn render_to(&self, format: Format) -> Result<String> {
+        let (p, r) = (self.profile, &self.options);
+        Ok(match format {
+            Format::Table => tabular::table(p, r),
+            Format::Json => json::render(p),
+            Format::Csv => tabular::csv(p, r),
+            Format::Md => tabular::markdown(p, r),
+            Format::Dot => graph::dot(self.model, p, self.color_by),
+            Format::Svg => graph::svg(&graph::dot(self.model, p, self.color_by))?,
+            other => return Err(unsupported(other, Self::FORMATS)),
+        })
+    }
+}
+
+/// The error for a format a result does not have.
+pub fn unsupported(format: Format, supported: &[Format]) -> Error {
+    Error::usage(
+        "--format",
+        format!(
+            "{format} is not available here; choose one of: {}",
+            supported
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
 }
 
 /// Opt-in columns of the node tables (`--columns`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Column {
     /// Activation bytes, memory access, FLOP/byte, live activation bytes.
     Memory,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+crate::choices!(Column {
+    "memory" => Column::Memory;
+        "Activation bytes, memory access, FLOP/byte, live activation bytes",
+});
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum GroupBy {
     #[default]
     Node,
     Op,
     Stage,
 }
+
+crate::choices!(GroupBy {
+    "node" => GroupBy::Node,
+    "op" => GroupBy::Op,
+    "stage" => GroupBy::Stage,
+});
 
 #[derive(Clone, Debug, Default)]
 pub struct ReportOptions {
@@ -119,6 +226,28 @@ pub fn shape_str(s: &Option<crate::model::Shape>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_result_renders_only_its_formats() {
+        struct Two;
+        impl Render for Two {
+            const FORMATS: &'static [Format] = &[Format::Table, Format::Json];
+            fn render_to(&self, format: Format) -> Result<String> {
+                Ok(format!("as {format}"))
+            }
+        }
+        assert_eq!(Two.render(Format::Json).unwrap(), "as json");
+        let e = Two.render(Format::Junit).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad argument --format: junit is not available here; choose one of: table, json"
+        );
+        // every format has a name that parses back to it
+        for (name, f) in <Format as crate::util::choice::Choice>::CHOICES {
+            assert_eq!(name.parse::<Format>().unwrap(), *f);
+            assert_eq!(f.to_string(), *name);
+        }
+    }
+
     #[test]
     fn human_units_keep_three_digits() {
         assert_eq!(human_f(3_630_000_000.0), "3.63 G");

@@ -1,33 +1,18 @@
 //! Running a model with tract (typed → optimized → runnable plan) on seeded random inputs, for
-//! latency measurements. Every call into tract is guarded: a panic becomes an error.
+//! latency measurements ([`median_ms`]), and the `run` command's library ([`run`]). Every call
+//! into tract is guarded: a panic becomes an error.
 
+pub mod lower;
 pub mod run;
 
 use std::time::Instant;
 
 use tract_onnx::prelude::*;
 
-use crate::compare::{CompareArgs, Entry};
 use crate::error::{Error, Result};
 use crate::model::graph::TensorKind;
 use crate::model::proto::data_type as dt;
-
-/// SplitMix64: a small, seeded, reproducible generator for input data.
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
+use crate::util::rng::SplitMix64;
 
 fn tract_err(path: &str, e: impl std::fmt::Display) -> Error {
     Error::Run {
@@ -126,45 +111,4 @@ pub fn median_ms(
         Ok(times[times.len() / 2])
     });
     r.map_err(|e| tract_err(path, e))?
-}
-
-/// Measures every entry of a comparison (files from disk; `--resnext` configurations re-synthesized
-/// with weights), with a progress bar on stderr.
-pub fn measure_entries(entries: &mut [Entry], a: &CompareArgs) -> Result<()> {
-    let dims = a.shapes.to_options()?.dims;
-    let bar = indicatif::ProgressBar::new(entries.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    for e in entries.iter_mut() {
-        bar.set_message(e.label.clone());
-        let bytes: Vec<u8> = if let Some(rest) = e.path.strip_prefix("synth:") {
-            let (card, width) =
-                crate::synth::parse_config_list(rest.rsplit('_').next().unwrap_or(""))?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::usage("--resnext", "empty configuration"))?;
-            let mut cfg = crate::synth::ResNeXtConfig::resnext(a.depth, card, width);
-            cfg.weights = true;
-            crate::synth::to_bytes(&crate::synth::resnext(&cfg)?)
-        } else {
-            std::fs::read(&e.path).map_err(|source| Error::Io {
-                path: e.path.clone().into(),
-                source,
-            })?
-        };
-        let model = crate::model::load_bytes(std::path::Path::new(&e.path), bytes.clone().into())?;
-        if !model.missing_external.is_empty() {
-            return Err(Error::Run {
-                path: e.path.clone(),
-                reason: format!("weights absent ({} tensors, e.g. '{}'): a model without its weights cannot run", model.missing_external.len(), model.missing_external[0]),
-            });
-        }
-        e.measured_ms = Some(median_ms(&bytes, &e.path, &model, &dims, a.repeat, 0)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(())
 }

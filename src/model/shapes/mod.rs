@@ -212,12 +212,34 @@ fn tract_facts(model: &Model, seeds: &[TensorFacts]) -> Result<HashMap<String, S
     result.map_err(|e| format!("{e:#}"))
 }
 
+thread_local! {
+    /// Set while this thread runs a [`guard`]ed call: its panics are caught and reported as
+    /// errors, so the panic hook stays silent for them.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that is silent for the threads inside [`guard`]
+/// and defers to the hook it replaced everywhere else. The hook is never swapped back and
+/// forth, so concurrent guarded calls (`check` and `compare` profile models on several threads)
+/// cannot leave a thread with the default hook printing a backtrace.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(|g| g.get()) {
+                prev(info);
+            }
+        }));
+    });
+}
+
 /// Runs a closure that calls into tract, turning a panic into an error.
 pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    install_quiet_hook();
+    let outer = GUARDED.with(|g| g.replace(true));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(prev);
+    GUARDED.with(|g| g.set(outer));
     r.map_err(|p| {
         let msg = p
             .downcast_ref::<String>()

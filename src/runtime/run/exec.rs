@@ -89,9 +89,14 @@ fn declared_symbols(model: &Model, input: &str) -> Vec<Option<String>> {
 /// symbol is then bound to the tensor's size across the typed model: fixing the input to a
 /// number directly would contradict the symbolic shapes that `value_info` may declare for
 /// intermediate tensors.
-pub fn build(path: &Path, model: &Model, inputs: &[Prepared]) -> Result<Plan> {
+pub fn build(
+    path: &Path,
+    model: &Model,
+    inputs: &[Prepared],
+    int4: crate::runtime::lower::Int4,
+) -> Result<Plan> {
     guarded(path, || {
-        let mut m = tract_onnx::onnx().model_for_path(path)?;
+        let (mut m, lowered) = crate::runtime::lower::tract_model_for_path(path, int4)?;
         let sources: Vec<String> = m
             .input_outlets()?
             .iter()
@@ -113,7 +118,7 @@ pub fn build(path: &Path, model: &Model, inputs: &[Prepared]) -> Result<Plan> {
                 .ok_or_else(|| anyhow::anyhow!("no data for tract's input '{name}'"))?;
             let actual = p.tensor.shape();
             let mut syms = declared_symbols(model, name);
-            if syms.len() != actual.len() {
+            if syms.len() != actual.len() || lowered.concrete_dims {
                 syms = vec![None; actual.len()];
             }
             let dims: TVec<TDim> = actual

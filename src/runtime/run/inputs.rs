@@ -547,12 +547,3 @@ pub fn random(spec: &InputSpec, b: &Bindings, rng: &mut SplitMix64) -> Result<Pr
         note: None,
     })
 }
-
-/// Parses `--dim` values into bindings keyed like the model's symbols.
-pub fn parse_dims(dims: &[String]) -> Result<HashMap<String, i64>> {
-    let args = crate::cli::ShapeArgs {
-        dims: dims.to_vec(),
-        ..Default::default()
-    };
-    Ok(args.to_options()?.dims)
-}

@@ -138,8 +138,7 @@ pub fn file_names(names: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn write_one(path: &Path, a: &NpyArray) -> std::io::Result<()> {
-    let file = std::fs::File::create(path)?;
+fn write_one(file: &mut std::fs::File, a: &NpyArray) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(file);
     let r = match a {
         NpyArray::F32(x) => x.write_npy(&mut w),
@@ -168,30 +167,12 @@ pub fn write_all(dir: &Path, files: &[(String, &NpyArray)]) -> Result<Vec<PathBu
         source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let pid = std::process::id();
-    let mut temps: Vec<(PathBuf, PathBuf)> = vec![];
-    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
-        for (t, _) in temps {
-            let _ = std::fs::remove_file(t);
-        }
-    };
-    for (name, a) in files {
-        let tmp = dir.join(format!(".{name}.{pid}.tmp"));
-        let dest = dir.join(name);
-        if let Err(e) = write_one(&tmp, a) {
-            let _ = std::fs::remove_file(&tmp);
-            cleanup(&temps);
-            return Err(io(&dest, e));
-        }
-        temps.push((tmp, dest));
-    }
-    for (i, (tmp, dest)) in temps.iter().enumerate() {
-        if let Err(e) = std::fs::rename(tmp, dest) {
-            cleanup(&temps[i..]);
-            return Err(io(dest, e));
-        }
-    }
-    Ok(temps.into_iter().map(|(_, d)| d).collect())
+    crate::util::fs::write_all_atomic(
+        files
+            .iter()
+            .map(|(name, a)| (dir.join(name), move |f: &mut std::fs::File| write_one(f, a))),
+    )
+    .map_err(|(path, e)| io(&path, e))
 }
 
 #[cfg(test)]

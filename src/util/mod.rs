@@ -1,0 +1,9 @@
+//! Small utilities shared by several commands, each kept once: named choices ([`choice`]),
+//! the seeded SplitMix64 generator ([`rng`]), atomic file writes ([`fs`]), XML/HTML escaping and
+//! the terminal-table preset ([`text`]), order-keeping data parallelism ([`par`]).
+
+pub mod choice;
+pub mod fs;
+pub mod par;
+pub mod rng;
+pub mod text;
