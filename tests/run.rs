@@ -290,6 +290,20 @@ fn random_inputs_are_seeded() {
 }
 
 #[test]
+fn random_inputs_of_absurd_size_are_refused_not_allocated() {
+    // tiny_cnn's input is [N, 3, 8, 8]: N = 10^12 asks for 1.92·10^14 elements, over the
+    // 2^30 cap; N = 2^62 makes the product overflow a usize. Both are one-line errors.
+    let tiny = m("models/tiny_cnn.onnx");
+    for n in ["1000000000000", "4611686018427387904"] {
+        let err = fails(&[&tiny, "--random", "--dim", &format!("N={n}")]);
+        assert!(
+            err.contains("input 'x'") && err.contains("--dim") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn input_errors_name_the_input() {
     let tiny = m("models/tiny_cnn.onnx");
     let err = fails(&[&tiny]);

@@ -505,11 +505,27 @@ pub fn decode_image(path: &Path) -> Result<image::DynamicImage> {
     })
 }
 
+/// The most elements `--random` makes for one input (2^30: 8 GiB while generated as f64).
+pub const MAX_RANDOM_ELEMENTS: usize = 1 << 30;
+
 /// Seeded random data for a declared input: floats uniform in [−1, 1), integers in [0, 10),
 /// booleans fair; shapes from the bindings (unbound symbols at 1).
 pub fn random(spec: &InputSpec, b: &Bindings, rng: &mut SplitMix64) -> Result<Prepared> {
     let shape = b.concrete(spec)?;
-    let n: usize = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| *n <= MAX_RANDOM_ELEMENTS)
+        .ok_or_else(|| {
+            Error::usage(
+                "--random",
+                format!(
+                    "input '{}' of shape {shape:?} would hold over {MAX_RANDOM_ELEMENTS} \
+                     elements; bind its symbols smaller with --dim",
+                    spec.name
+                ),
+            )
+        })?;
     let dtype = match spec.dtype {
         dt::UNDEFINED => DatumType::F32,
         d => datum_type(d)
