@@ -17,7 +17,6 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use clap::Parser;
 use ndarray::ArrayD;
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -45,10 +44,10 @@ fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
-/// A clap error on one line: the message and the possible values, without usage or tips.
-fn clap_line(e: &clap::Error) -> String {
-    e.render()
-        .to_string()
+/// A rendered parse error on one line: the message and the possible values, without usage or
+/// tips.
+fn parse_error_line(rendered: &str) -> String {
+    rendered
         .lines()
         .map(str::trim)
         .filter(|l| {
@@ -87,8 +86,8 @@ where
 
 /// Parses `onnxscope ARGV...` with the binary's parser.
 fn parse(argv: impl IntoIterator<Item = String>) -> PyResult<Cli> {
-    Cli::try_parse_from(std::iter::once("onnxscope".to_string()).chain(argv))
-        .map_err(|e| OnnxscopeError::new_err(clap_line(&e)))
+    crate::cli::try_parse_from(std::iter::once("onnxscope".to_string()).chain(argv))
+        .map_err(|e| OnnxscopeError::new_err(parse_error_line(&e.render().to_string())))
 }
 
 /// Runs `onnxscope ARGV...` in process: `(stdout, exit code)`; 1 is a failed budget check.
@@ -105,7 +104,7 @@ fn cli(py: Python<'_>, argv: Vec<String>) -> PyResult<(String, i32)> {
 /// The `onnxscope` console script: what the binary's `main` does, returning the exit code.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let parsed = match Cli::try_parse_from(argv) {
+    let parsed = match crate::cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             // --help and --version land here too, with exit code 0

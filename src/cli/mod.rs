@@ -69,6 +69,16 @@ impl Outcome {
     }
 }
 
+/// Parses an argv (program name first) as the binary does, for callers outside `main` (the
+/// Python module): clap stays inside `cli`.
+pub fn try_parse_from<I, T>(argv: I) -> std::result::Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(argv)
+}
+
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Profile(a) => profile::run(&a),
