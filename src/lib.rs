@@ -23,8 +23,6 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod post;
-#[cfg(feature = "python")]
-pub mod python;
 pub mod report;
 pub mod runtime;
 pub mod sym;

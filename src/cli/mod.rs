@@ -9,6 +9,10 @@ pub mod compare;
 pub mod dice;
 pub mod nms;
 pub mod profile;
+/// The Python extension module `onnxscope._onnxscope` (feature `python`): a front end beside
+/// `main`, in process.
+#[cfg(feature = "python")]
+pub mod python;
 pub mod run;
 pub mod synth;
 
@@ -67,16 +71,6 @@ impl Outcome {
     pub fn ok(stdout: String) -> Outcome {
         Outcome { stdout, code: 0 }
     }
-}
-
-/// Parses an argv (program name first) as the binary does, for callers outside `main` (the
-/// Python module): clap stays inside `cli`.
-pub fn try_parse_from<I, T>(argv: I) -> std::result::Result<Cli, clap::Error>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    Cli::try_parse_from(argv)
 }
 
 pub fn run(cli: Cli) -> Result<Outcome> {

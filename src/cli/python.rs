@@ -1,5 +1,6 @@
 //! The Python extension module `onnxscope._onnxscope` (cargo feature `python`, built by
-//! maturin); the package in `python/onnxscope` is its only caller.
+//! maturin); the package in `python/onnxscope` is its only caller. It is a front end of the
+//! command line like `main.rs`, hence its place under `cli`.
 //!
 //! * [`cli`] runs an argv through the same [`Cli`] parser and dispatch as the binary and
 //!   returns the command's stdout and exit code: `profile`, `compare` and `check` hand back
@@ -21,6 +22,8 @@ use ndarray::ArrayD;
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::post::npyio::NpyArray;
@@ -86,7 +89,7 @@ where
 
 /// Parses `onnxscope ARGV...` with the binary's parser.
 fn parse(argv: impl IntoIterator<Item = String>) -> PyResult<Cli> {
-    crate::cli::try_parse_from(std::iter::once("onnxscope".to_string()).chain(argv))
+    Cli::try_parse_from(std::iter::once("onnxscope".to_string()).chain(argv))
         .map_err(|e| OnnxscopeError::new_err(parse_error_line(&e.render().to_string())))
 }
 
@@ -104,7 +107,7 @@ fn cli(py: Python<'_>, argv: Vec<String>) -> PyResult<(String, i32)> {
 /// The `onnxscope` console script: what the binary's `main` does, returning the exit code.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let parsed = match crate::cli::try_parse_from(argv) {
+    let parsed = match Cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             // --help and --version land here too, with exit code 0
