@@ -1,4 +1,4 @@
-"""The Rust extension module (src/python.rs); use the functions of ``onnxscope`` instead."""
+"""The Rust extension module (src/cli/python.rs); use the functions of ``onnxscope`` instead."""
 
 from typing import List, Optional, Sequence, Tuple
 
