@@ -267,3 +267,84 @@ fn unknown_input_name_on_the_command_line() {
         "{err}"
     );
 }
+
+/// Regression: a rank-1 BatchNormalization aborted the process inside tract's analysis
+/// ("non-unwinding panic", SIGSEGV in release builds), for `profile` and `run` alike. Such a
+/// node is screened before tract: `profile` lists it as uncostable, `run` refuses in one line.
+#[test]
+fn rank_1_batchnorm_never_reaches_tract() {
+    let m = model(
+        vec![
+            node("Relu", "pre", &["x"], &["r"], vec![]),
+            node(
+                "BatchNormalization",
+                "bn",
+                &["r", "s", "b", "m", "v"],
+                &["y"],
+                vec![],
+            ),
+        ],
+        vec![fvi("x", &[4])],
+        vec![fvi("y", &[4])],
+        vec![
+            weight("s", &[4]),
+            weight("b", &[4]),
+            weight("m", &[4]),
+            weight("v", &[4]),
+        ],
+    );
+    let (_dir, p) = write_model(&m, "bn_rank1.onnx");
+    let out = onnxscope()
+        .arg("profile")
+        .arg(&p)
+        .args(["--format", "json"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["unknown"][0]["name"], "bn");
+    let reason = v["unknown"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rank 1") && reason.contains("from rank 2"),
+        "{reason}"
+    );
+    // Relu: 1 FLOP per element of the [4] input; BatchNormalization uncosted.
+    assert_eq!(v["totals"]["flops"], 4);
+
+    let out = onnxscope()
+        .arg("run")
+        .arg(&p)
+        .arg("--random")
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.lines().count() == 1
+            && err.contains("'bn' (BatchNormalization)")
+            && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// A Conv whose input has rank 2 (no spatial dims) is uncostable with the reason.
+#[test]
+fn rank_2_conv_is_uncostable_not_a_crash() {
+    let m = model(
+        vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
+        vec![fvi("x", &[1, 4])],
+        vec![fvi("y", &[1, 4])],
+        vec![weight("w", &[4, 4, 1, 1])],
+    );
+    let (_dir, p) = write_model(&m, "conv_rank2.onnx");
+    let out = onnxscope()
+        .arg("profile")
+        .arg(&p)
+        .args(["--format", "json"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["unknown"][0]["name"], "c");
+    assert!(v["unknown"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("from rank 3"));
+}

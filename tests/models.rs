@@ -151,7 +151,17 @@ fn missing_external_data_is_a_warning_for_profile() {
 #[test]
 fn own_shape_rules_agree_with_tract_on_real_models() {
     for file in ["resnet50.onnx", "resnext50_32x4d.onnx"] {
-        let with = run(file, &[("N", 1)]);
+        let mut o = ProfileOptions::default();
+        o.shapes.use_tract = true;
+        o.shapes.tract_everywhere = true;
+        o.shapes.dims.insert("N".into(), 1);
+        let with = profile(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .join(file),
+            &o,
+        )
+        .unwrap();
         let mut o = ProfileOptions::default();
         o.shapes.use_tract = false;
         o.shapes.dims.insert("N".into(), 1);
@@ -182,11 +192,41 @@ fn tract_types_every_node_of_the_real_models() {
         .unwrap();
         let opts = onnxscope::model::shapes::ShapeOptions {
             use_tract: true,
+            tract_everywhere: true,
             ..Default::default()
         };
         let info = onnxscope::model::shapes::infer(&m, &opts);
         assert!(info.notes.is_empty(), "{:?}", info.notes);
         assert_eq!(info.from_tract, 122, "{file}");
+    }
+}
+
+#[test]
+fn tract_is_skipped_where_own_rules_type_every_node() {
+    // The default policy: the own rules type all 122 nodes of both models, so tract's analysis
+    // does not run (no node typed by tract), and every tensor gets the shape tract gives it.
+    for file in ["resnet50.onnx", "resnext50_32x4d.onnx"] {
+        let m = onnxscope::model::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .join(file),
+        )
+        .unwrap();
+        let mut opts = onnxscope::model::shapes::ShapeOptions {
+            use_tract: true,
+            ..Default::default()
+        };
+        let own = onnxscope::model::shapes::infer(&m, &opts);
+        assert!(own.typed_all, "{file}");
+        assert_eq!(own.from_tract, 0, "{file}");
+        opts.tract_everywhere = true;
+        let tract = onnxscope::model::shapes::infer(&m, &opts);
+        assert_eq!(tract.from_tract, 122, "{file}");
+        assert_eq!(own.facts.len(), tract.facts.len());
+        for (t, (a, b)) in own.facts.iter().zip(&tract.facts).enumerate() {
+            assert_eq!(a.shape, b.shape, "{file} {}", m.graph.tensors[t].name);
+            assert_eq!(a.dtype, b.dtype, "{file} {}", m.graph.tensors[t].name);
+        }
     }
 }
 

@@ -35,6 +35,7 @@ fn typed_weight(name: &str, dtype: i32, bytes_per_elem: usize, dims: &[i64]) -> 
 fn opts(use_tract: bool) -> ProfileOptions {
     let mut o = ProfileOptions::default();
     o.shapes.use_tract = use_tract;
+    o.shapes.tract_everywhere = use_tract;
     o
 }
 
@@ -1618,4 +1619,248 @@ fn com_microsoft_attention_is_costed_without_a_panic() {
     assert_eq!(int(&a.flops), 1_440 + 96 + 2 * (112 + 16 + 72 + 112));
     assert_eq!(int(&a.macs), 768 + 2 * (4 * 4 * (4 + 4)));
     assert_eq!(int(&a.params), 8 * 24 + 24);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LLM and transformer exports (com.microsoft contrib ops, ONNX opset 23)
+// ---------------------------------------------------------------------------------------------
+
+/// The onnxruntime-genai builder's tiny exports (`models/llm/`, see its README): hidden h = 64,
+/// L = 2 layers, H = 4 query heads, Hkv = 2 KV heads, head d = 16, intermediate I = 128,
+/// vocab V = 256. Dims: batch 1; prefill S = 5 with past 0; decode S = 1 after a past of 5.
+fn llm(dir: &str, s: i64, past: i64) -> Profile {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models/llm")
+        .join(dir)
+        .join("model.onnx");
+    let mut o = opts(true);
+    for (k, v) in [
+        ("batch_size", 1),
+        ("sequence_length", s),
+        ("past_sequence_length", past),
+        ("total_sequence_length", past + s),
+        ("kv_cache_dim", 16),
+    ] {
+        o.shapes.dims.insert(k.into(), v);
+    }
+    onnxscope::analysis::profile(&path, &o).expect("profiles")
+}
+
+fn flops_of(p: &Profile, op: &str) -> i128 {
+    p.nodes
+        .iter()
+        .filter(|n| n.op_type == op)
+        .map(|n| int(&n.flops))
+        .sum()
+}
+
+/// Per-token linear FLOPs by the FC rule (2K − 1)·N: per layer qkv [64 → (4 + 2·2)·16 = 128],
+/// o [64 → 64], gate and up [64 → 128], down [128 → 64]; then the LM head [64 → 256].
+const LINEAR_PER_TOKEN: i128 = 2 * (127 * 128 + 127 * 64 + 2 * 127 * 128 + 255 * 64) + 127 * 256; // 178,944
+
+/// Logical parameters: embedding V·h + L·(q h·H·d + k, v 2·h·Hkv·d + o H·d·h + gate, up, down
+/// 3·h·I + two norms 2h) + final norm h + untied LM head V·h.
+const LLAMA_PARAMS: i128 =
+    256 * 64 + 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 128 + 2 * 64) + 64 + 256 * 64; // 106,816
+
+#[test]
+fn llm_int4_and_fp32_exports_cost_the_same() {
+    // GroupQueryAttention per layer (B = 1, H = 4, Hkv = 2, d = 16, do_rotary):
+    //   prefill S = 5, T = 5: QKᵀ 4·5·5·31 = 3,100, scale 100, softmax 4·5·(5·5 − 2) = 460,
+    //     AV 4·5·16·(2·5 − 1) = 2,880, rotary 3·5·(4 + 2)·16 = 1,440 → 7,980
+    //   decode S = 1, T = 6: QKᵀ 4·6·31 = 744, scale 24, softmax 4·(30 − 2) = 112,
+    //     AV 4·16·11 = 704, rotary 3·6·16 = 288 → 1,872
+    for (s, past, gqa_per_layer) in [(5, 0, 7_980), (1, 5, 1_872)] {
+        let q = llm("llama_int4", s, past);
+        let f = llm("llama_fp32", s, past);
+        for p in [&q, &f] {
+            assert!(p.unknown.is_empty(), "uncosted: {:?}", p.unknown);
+            assert_eq!(int(&p.totals.params), LLAMA_PARAMS);
+            assert_eq!(flops_of(p, "GroupQueryAttention"), 2 * gqa_per_layer);
+            let present = &node_of(p, "/model/layers.0/attn/GroupQueryAttention").outputs[1];
+            let shape: Vec<i128> = present.shape.as_ref().unwrap().iter().map(int).collect();
+            assert_eq!(shape, [1, 2, (past + s) as i128, 16]);
+        }
+        assert_eq!(flops_of(&q, "MatMulNBits"), LINEAR_PER_TOKEN * s as i128);
+        assert_eq!(flops_of(&f, "MatMul"), LINEAR_PER_TOKEN * s as i128);
+        assert_eq!(int(&q.totals.flops), int(&f.totals.flops));
+        assert_eq!(int(&q.totals.macs), int(&f.totals.macs));
+    }
+}
+
+#[test]
+fn int4_weights_count_logical_parameters_and_stored_bytes() {
+    let p = llm("llama_int4", 1, 5);
+    // qkv_proj: K = 64, N = 128, block 32 → B uint8 [128, 2, 16] = 4,096 bytes, scales float
+    // [128, 2] = 1,024 bytes; 8,192 logical parameters → 8·5,120 / 8,192 = 5 bits each
+    let n = node_of(&p, "/model/layers.0/attn/qkv_proj/MatMul_Q4");
+    assert_eq!(int(&n.params), 64 * 128);
+    assert_eq!(int(&n.param_bytes), 128 * 2 * 16 + 128 * 2 * 4);
+    assert_eq!(int(&n.flops), (2 * 64 - 1) * 128);
+    // asymmetric, block 16: + zero points uint8 [128, ⌈4/2⌉ = 2] packed two per byte; scales
+    // [128, 4]: 4,096 + 2,048 + 256 bytes, still 8,192 parameters
+    let p = llm("llama_int4_asym16", 1, 5);
+    let n = node_of(&p, "/model/layers.0/attn/qkv_proj/MatMul_Q4");
+    assert_eq!(int(&n.params), 64 * 128);
+    assert_eq!(int(&n.param_bytes), 128 * 4 * 8 + 128 * 4 * 4 + 128 * 2);
+    assert_eq!(int(&p.totals.params), LLAMA_PARAMS);
+}
+
+#[test]
+fn tied_int4_embedding_through_gather_block_quantized() {
+    // Qwen2: q/k/v biases (H·d + 2·Hkv·d = 128 per layer), tied embeddings: the LM head's packed
+    // weight is also the embedding table (GatherBlockQuantized of its Reshape), counted once
+    for (s, past) in [(5, 0), (1, 5)] {
+        let p = llm("qwen2_int4", s, past);
+        assert!(p.unknown.is_empty(), "uncosted: {:?}", p.unknown);
+        assert_eq!(
+            int(&p.totals.params),
+            256 * 64 + 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 128 + 2 * 64 + 128) + 64
+        ); // 90,688
+           // dequantizing S embedding rows of 64: 2 per element
+        assert_eq!(flops_of(&p, "GatherBlockQuantized"), 2 * 64 * s as i128);
+        assert_eq!(flops_of(&p, "MatMulNBits"), LINEAR_PER_TOKEN * s as i128);
+    }
+}
+
+#[test]
+fn gemma_and_phi3_fp32_exports_are_fully_costed() {
+    // Gemma: ONNX Gelu (tanh) on the gate, 9 per element: 2 layers × S·I → 2·128·9 per token
+    let p = llm("gemma_fp32", 1, 5);
+    assert!(p.unknown.is_empty(), "uncosted: {:?}", p.unknown);
+    assert_eq!(flops_of(&p, "Gelu"), 2 * 128 * 9);
+    assert_eq!(flops_of(&p, "MatMul"), LINEAR_PER_TOKEN);
+    // Phi-3 (vocab 320): the LM head is [64 → 320]
+    let p = llm("phi3_fp32", 1, 5);
+    assert!(p.unknown.is_empty(), "uncosted: {:?}", p.unknown);
+    assert_eq!(
+        flops_of(&p, "MatMul"),
+        LINEAR_PER_TOKEN - 127 * 256 + 127 * 320
+    ); // 187,072
+}
+
+/// A one-node model in the com.microsoft domain.
+fn ms_model(
+    n: onnxscope::model::proto::NodeProto,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    inits: Vec<TensorProto>,
+) -> ModelProto {
+    let mut n = n;
+    n.domain = "com.microsoft".into();
+    let mut m = model(vec![n], inputs, outputs, inits);
+    m.opset_import.push(OperatorSetIdProto {
+        domain: "com.microsoft".into(),
+        version: 1,
+    });
+    m
+}
+
+#[test]
+fn gqa_with_an_empty_past() {
+    // packed QKV [1, S, 128], past [1, 2, past, 16] with past bound to 0 (the first step of a
+    // generation): B = 1, H = 4, Hkv = 2, d = 16, S = 5 → T = 5, no rotary:
+    //   QKᵀ 1·4·5·5·(2·16 − 1) = 3,100; scale 100; softmax 4·5·(5·5 − 2) = 460;
+    //   AV 1·4·5·16·(2·5 − 1) = 2,880 → 6,540
+    let n = node(
+        "GroupQueryAttention",
+        "gqa",
+        &["qkv", "", "", "pk", "pv", "seqlens", "total"],
+        &["y", "present_k", "present_v"],
+        vec![a_int("num_heads", 4), a_int("kv_num_heads", 2)],
+    );
+    let past = |name: &str| vi(name, dt::FLOAT, &[D::V(1), D::V(2), D::S("past"), D::V(16)]);
+    let m = ms_model(
+        n,
+        vec![
+            vi("qkv", dt::FLOAT, &[D::V(1), D::S("seq"), D::V(128)]),
+            past("pk"),
+            past("pv"),
+            vi("seqlens", dt::INT32, &[D::V(1)]),
+            vi("total", dt::INT32, &[]),
+        ],
+        vec![out("y"), out("present_k"), out("present_v")],
+        vec![],
+    );
+    let p = profile_with(&m, &[("seq", 5), ("past", 0)]);
+    let g = node_of(&p, "gqa");
+    assert!(g.costed, "{:?}", p.unknown);
+    assert_eq!(int(&g.flops), 3_100 + 100 + 460 + 2_880);
+    assert_eq!(int(&g.macs), 4 * 5 * 5 * (16 + 16));
+    let shape = |k: usize| -> Vec<i128> {
+        g.outputs[k]
+            .shape
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(int)
+            .collect()
+    };
+    assert_eq!(shape(0), [1, 5, 64]);
+    assert_eq!(shape(1), [1, 2, 5, 16]);
+    // decode after 5: S = 1, T = 6 → 744 + 24 + 112 + 704 = 1,584
+    let p = profile_with(&m, &[("seq", 1), ("past", 5)]);
+    assert_eq!(int(&node_of(&p, "gqa").flops), 744 + 24 + 112 + 704);
+}
+
+#[test]
+fn llm_bad_attributes_are_errors_naming_the_attribute() {
+    // GroupQueryAttention with zero heads, MatMulNBits with K = 0 or block_size 0: an error
+    // naming node and attribute, never a panic
+    let gqa = |heads: i64| {
+        ms_model(
+            node(
+                "GroupQueryAttention",
+                "gqa",
+                &["qkv"],
+                &["y"],
+                vec![a_int("num_heads", heads), a_int("kv_num_heads", 2)],
+            ),
+            vec![fvi("qkv", &[1, 5, 128])],
+            vec![out("y")],
+            vec![],
+        )
+    };
+    let nbits = |k: i64, bs: i64| {
+        ms_model(
+            node(
+                "MatMulNBits",
+                "mm",
+                &["a", "b", "scales"],
+                &["y"],
+                vec![
+                    a_int("K", k),
+                    a_int("N", 128),
+                    a_int("bits", 4),
+                    a_int("block_size", bs),
+                ],
+            ),
+            vec![fvi("a", &[1, 5, 64])],
+            vec![out("y")],
+            vec![
+                typed_weight("b", dt::UINT8, 1, &[128, 2, 16]),
+                weight("scales", &[128, 2]),
+            ],
+        )
+    };
+    for (m, attr) in [
+        (gqa(0), "num_heads"),
+        (nbits(0, 32), "K"),
+        (nbits(64, 0), "block_size"),
+    ] {
+        for tract in [true, false] {
+            let e = run(&m, &opts(tract)).expect_err("bad attribute");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("attribute '{attr}'")),
+                "{attr}: {msg}"
+            );
+        }
+    }
+    // a packed B that does not hold K·N at 4 bits: uncosted with the reason
+    let mut m = nbits(64, 32);
+    m.graph.as_mut().unwrap().initializer[0] = typed_weight("b", dt::UINT8, 1, &[128, 2, 8]);
+    let p = run(&m, &opts(false)).expect("profiles");
+    assert!(!node_of(&p, "mm").costed);
+    assert!(p.unknown[0].reason.contains("packed B"), "{:?}", p.unknown);
 }

@@ -25,30 +25,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::params;
-use super::NodeReport;
+use super::profile::CostTable;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, TensorId, TensorKind};
 use crate::model::proto::data_type as dt;
 use crate::model::shapes::ShapeInfo;
 use crate::model::Model;
 use crate::sym::Count;
-
-pub(crate) fn ser_count<S: serde::Serializer>(
-    c: &Count,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    c.to_json().serialize(s)
-}
-
-pub(crate) fn ser_count_map<S: serde::Serializer>(
-    m: &BTreeMap<String, Count>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    m.iter()
-        .map(|(k, v)| (k.clone(), v.to_json()))
-        .collect::<serde_json::Map<_, _>>()
-        .serialize(s)
-}
 
 /// Bytes of `elems` elements of ONNX type `dtype` (unknown types count 4 bytes, sub-byte types
 /// round the whole tensor up) — the rule of the profile's `activation_bytes`.
@@ -92,9 +75,7 @@ pub fn is_float(t: i32) -> bool {
 pub struct InputMem {
     pub name: String,
     pub dtype: String,
-    #[serde(serialize_with = "ser_count")]
     pub elements: Count,
-    #[serde(serialize_with = "ser_count")]
     pub bytes: Count,
 }
 
@@ -103,13 +84,9 @@ pub struct InputMem {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct GroupedConvMem {
     pub count: u64,
-    #[serde(serialize_with = "ser_count")]
     pub flops: Count,
-    #[serde(serialize_with = "ser_count")]
     pub dense_flops: Count,
-    #[serde(serialize_with = "ser_count")]
     pub mem_access_bytes: Count,
-    #[serde(serialize_with = "ser_count")]
     pub dense_mem_access_bytes: Count,
     /// mem_access_bytes / flops (symbols at 1).
     pub bytes_per_flop: Option<f64>,
@@ -121,19 +98,13 @@ pub struct GroupedConvMem {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct MemoryReport {
     /// Stored parameter bytes (the tensors counted as parameters; sums to `totals.param_bytes`).
-    #[serde(serialize_with = "ser_count")]
     pub weight_bytes: Count,
-    #[serde(serialize_with = "ser_count_map")]
     pub weight_bytes_by_dtype: BTreeMap<String, Count>,
-    #[serde(serialize_with = "ser_count_map")]
     pub params_by_dtype: BTreeMap<String, Count>,
     pub inputs: Vec<InputMem>,
-    #[serde(serialize_with = "ser_count")]
     pub input_bytes: Count,
-    #[serde(serialize_with = "ser_count")]
     pub output_bytes: Count,
     /// The largest live activation memory over the execution order.
-    #[serde(serialize_with = "ser_count")]
     pub peak_activation_bytes: Count,
     /// The node running when the peak is reached (null for a graph without nodes).
     pub peak_node: Option<String>,
@@ -142,10 +113,8 @@ pub struct MemoryReport {
     /// The tensors live at the peak.
     pub peak_live_tensors: Vec<String>,
     /// weight_bytes + peak_activation_bytes: what a runtime needs without in-place reuse.
-    #[serde(serialize_with = "ser_count")]
     pub inference_bytes: Count,
     /// Σ per-node memory access.
-    #[serde(serialize_with = "ser_count")]
     pub mem_access_bytes: Count,
     /// mem_access_bytes / flops (symbols at 1): the inverse of the arithmetic intensity.
     pub bytes_per_flop: Option<f64>,
@@ -194,15 +163,35 @@ fn weights_by_dtype(
     }
 }
 
-/// Runs the pass over the main graph: fills each node's `mem_access_bytes`,
-/// `dense_mem_access_bytes`, `intensity` and `live_bytes` (`nodes[k]` is `g.order[k]`) and
-/// returns the model-level figures.
+/// One node's row of the memory table.
+#[derive(Clone, Debug, Default)]
+pub struct NodeMemory {
+    /// Bytes read (distinct inputs, weights included) + bytes written (outputs).
+    pub mem_access_bytes: Count,
+    /// Memory access of the dense equivalent (grouped convs, else None).
+    pub dense_mem_access_bytes: Option<Count>,
+    /// FLOPs per byte of memory access (symbols at 1); None when no byte moves.
+    pub intensity: Option<f64>,
+    /// Activation bytes live while this node runs.
+    pub live_bytes: Count,
+}
+
+/// The memory pass's table: a row per node in execution order, and the model-level figures.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTable {
+    pub nodes: Vec<NodeMemory>,
+    pub report: MemoryReport,
+}
+
+/// Runs the pass over the main graph, given its cost table (`cost.nodes[k]` is `g.order[k]`):
+/// each node's memory access, intensity and live bytes, and the model-level figures.
 pub fn analyse(
     model: &Model,
     g: &Graph,
     info: &ShapeInfo,
-    nodes: &mut [NodeReport],
-) -> Result<MemoryReport> {
+    cost: &CostTable,
+) -> Result<MemoryTable> {
+    let mut nodes = vec![NodeMemory::default(); g.order.len()];
     let steps = g.order.len();
     let mut pos = vec![0usize; g.nodes.len()];
     for (i, n) in g.order.iter().enumerate() {
@@ -327,14 +316,15 @@ pub fn analyse(
                 what: "memory access bytes".into(),
             });
         }
+        let c = &cost.nodes[i];
         let r = &mut nodes[i];
-        r.intensity = ratio(&r.flops, &access);
-        if let (Some(df), Some(gr)) = (&r.dense_flops, r.group) {
+        r.intensity = ratio(&c.flops, &access);
+        if let (Some(d), Some(gr)) = (&c.dense, c.group) {
             // The dense equivalent reads g times the weight; inputs and outputs are the same.
             let dense = &access + &(&weight * (gr.max(1) as i128 - 1));
             gc.count += 1;
-            gc.flops = &gc.flops + &r.flops;
-            gc.dense_flops = &gc.dense_flops + df;
+            gc.flops = &gc.flops + &c.flops;
+            gc.dense_flops = &gc.dense_flops + &d.flops;
             gc.mem_access_bytes = &gc.mem_access_bytes + &access;
             gc.dense_mem_access_bytes = &gc.dense_mem_access_bytes + &dense;
             r.dense_mem_access_bytes = Some(dense);
@@ -349,7 +339,7 @@ pub fn analyse(
     let mut params_by_dtype = BTreeMap::new();
     weights_by_dtype(g, &mut weight_bytes_by_dtype, &mut params_by_dtype);
     let weight_bytes = Count::sum(weight_bytes_by_dtype.values());
-    let flops = Count::sum(nodes.iter().map(|n| &n.flops));
+    let flops = Count::sum(cost.nodes.iter().map(|n| &n.flops));
     let (peak_step, peak_bytes) = match peak {
         Some((s, b)) => (Some(s), b),
         None => (None, input_bytes.clone()),
@@ -371,7 +361,7 @@ pub fn analyse(
         .collect();
     symbols.sort();
     symbols.dedup();
-    Ok(MemoryReport {
+    let report = MemoryReport {
         inference_bytes: &weight_bytes + &peak_bytes,
         weight_bytes,
         weight_bytes_by_dtype,
@@ -380,7 +370,7 @@ pub fn analyse(
         input_bytes,
         output_bytes,
         peak_activation_bytes: peak_bytes,
-        peak_node: peak_step.map(|s| nodes[s].name.clone()),
+        peak_node: peak_step.map(|s| g.nodes[g.order[s]].name.clone()),
         peak_step,
         peak_live_tensors,
         bytes_per_flop: ratio(&total_access, &flops),
@@ -388,5 +378,6 @@ pub fn analyse(
         grouped_conv: gc,
         unsized_tensors: n_unsized,
         symbols_at_one: symbols,
-    })
+    };
+    Ok(MemoryTable { nodes, report })
 }

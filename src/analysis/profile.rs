@@ -1,21 +1,24 @@
-//! The profile pass: shapes → per-node FLOPs, MACs, params, activation bytes and grouped-conv
-//! savings; subgraphs costed (Loop/Scan bodies × iteration count, If: the larger branch);
-//! rollups by op type and stage; totals. Every count is exact (checked) or symbolic.
+//! The cost pass: per-node FLOPs, MACs, activation bytes and grouped-conv savings, keyed by
+//! position in the execution order (`CostTable::nodes[k]` is `g.order[k]`); subgraphs costed
+//! (Loop/Scan bodies × iteration count, If: the larger branch). Every count is exact (checked)
+//! or symbolic. `profile_model` runs the passes (shapes, costs, parameters, memory) and hands
+//! their tables to `report::join`, which builds the `Profile`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Serialize;
-
 use super::params;
+use super::report::{self, Unknown};
 use crate::error::{Error, Result};
 use crate::model::attr::Attrs;
 use crate::model::graph::{sanitize_symbol, Graph, TensorKind};
 use crate::model::proto::data_type as dt;
 use crate::model::shapes::{self, ShapeInfo, ShapeOptions, TensorFacts};
 use crate::model::{Model, Shape};
-use crate::ops::{self, CostCtx, OpCost};
+use crate::ops::{self, CostCtx, Dense, OpCost};
 use crate::sym::Count;
+
+pub use super::report::{GroupedConv, ModelInfo, NodeReport, Profile, Rollup, TensorRef, Totals};
 
 #[derive(Clone, Debug, Default)]
 pub struct ProfileOptions {
@@ -24,172 +27,36 @@ pub struct ProfileOptions {
     pub strict: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct TensorRef {
-    pub name: String,
-    #[serde(serialize_with = "ser_shape")]
-    pub shape: Option<Shape>,
-    pub dtype: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeReport {
-    pub name: String,
-    pub op_type: String,
-    pub domain: String,
-    pub inputs: Vec<TensorRef>,
-    pub outputs: Vec<TensorRef>,
-    #[serde(serialize_with = "ser_count")]
+/// One node's row of the cost table.
+#[derive(Clone, Debug)]
+pub struct NodeCost {
     pub flops: Count,
-    #[serde(serialize_with = "ser_count")]
     pub macs: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub params: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub param_bytes: Count,
-    #[serde(serialize_with = "ser_count")]
+    /// Bytes of the node's outputs (0 for a Constant).
     pub activation_bytes: Count,
     pub group: Option<i64>,
-    #[serde(serialize_with = "ser_opt_count")]
-    pub dense_flops: Option<Count>,
-    #[serde(serialize_with = "ser_opt_count")]
-    pub dense_params: Option<Count>,
-    /// A grouped conv's own weight and bias elements (not its scales or zero points).
-    #[serde(skip)]
-    pub conv_params: Option<Count>,
+    /// A grouped conv's dense equivalent (FLOPs, weight params) and its own weight elements.
+    pub dense: Option<Dense>,
     pub stage: String,
     /// False when the node could not be costed (it is listed in `unknown`).
     pub costed: bool,
     pub note: Option<String>,
-    /// Bytes read (distinct inputs, weights included) + bytes written (outputs); see `memory`.
-    #[serde(serialize_with = "ser_count")]
-    pub mem_access_bytes: Count,
-    /// Memory access of the dense equivalent (grouped convs, else null).
-    #[serde(serialize_with = "ser_opt_count")]
-    pub dense_mem_access_bytes: Option<Count>,
-    /// FLOPs per byte of memory access (symbols at 1); null when no byte moves.
-    pub intensity: Option<f64>,
-    /// Activation bytes live while this node runs.
-    #[serde(serialize_with = "ser_count")]
-    pub live_bytes: Count,
-    /// Roofline estimate, with `--device` or `--peak-gflops`/`--bandwidth-gbs` (else null).
-    pub roofline: Option<super::roofline::NodeRoofline>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct GroupedConv {
-    pub count: u64,
-    #[serde(serialize_with = "ser_count")]
-    pub flops: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub dense_flops: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub saved_flops: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub params: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub dense_params: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub saved_params: Count,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Totals {
-    #[serde(serialize_with = "ser_count")]
-    pub flops: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub macs: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub params: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub param_bytes: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub activation_bytes: Count,
-    pub nodes: u64,
-    pub grouped_conv: GroupedConv,
-    /// Σ per-node memory access (bytes read + written).
-    #[serde(serialize_with = "ser_count")]
-    pub mem_access_bytes: Count,
-    /// flops / mem_access_bytes (symbols at 1).
-    pub intensity: Option<f64>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Rollup {
-    pub key: String,
-    pub count: u64,
-    #[serde(serialize_with = "ser_count")]
-    pub flops: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub macs: Count,
-    #[serde(serialize_with = "ser_count")]
-    pub params: Count,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Unknown {
-    pub name: String,
-    pub op_type: String,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelInfo {
-    pub path: String,
-    pub producer: String,
-    pub producer_version: String,
-    pub ir_version: i64,
-    pub opsets: BTreeMap<String, i64>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Profile {
-    pub model: ModelInfo,
-    /// Symbols of the model: their bound value, or null when unbound.
-    pub dims: BTreeMap<String, Option<i64>>,
-    pub totals: Totals,
-    pub by_op_type: Vec<Rollup>,
-    pub by_stage: Vec<Rollup>,
-    pub nodes: Vec<NodeReport>,
+/// The cost pass's table over one graph: a row per node in execution order.
+#[derive(Clone, Debug, Default)]
+pub struct CostTable {
+    pub nodes: Vec<NodeCost>,
+    /// Nodes without a cost (subgraph nodes named with their path), in execution order.
     pub unknown: Vec<Unknown>,
-    pub warnings: Vec<String>,
-    /// Weights, peak live activations, memory access (see `analysis::memory`).
-    pub memory: Option<super::memory::MemoryReport>,
-    /// Set by `analysis::roofline::apply` (`--device`, `--peak-gflops`).
-    pub roofline: Option<super::roofline::RooflineReport>,
-    /// Set by `analysis::training::apply` (`--train`).
-    pub training: Option<super::training::TrainingReport>,
-}
-
-fn ser_count<S: serde::Serializer>(c: &Count, s: S) -> std::result::Result<S::Ok, S::Error> {
-    c.to_json().serialize(s)
-}
-fn ser_opt_count<S: serde::Serializer>(
-    c: &Option<Count>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    c.as_ref().map(Count::to_json).serialize(s)
-}
-fn ser_shape<S: serde::Serializer>(
-    c: &Option<Shape>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    c.as_ref()
-        .map(|v| v.iter().map(Count::to_json).collect::<Vec<_>>())
-        .serialize(s)
+    pub flops: Count,
+    pub macs: Count,
 }
 
 /// Loads and profiles a file.
 pub fn profile(path: &Path, opts: &ProfileOptions) -> Result<Profile> {
     let model = crate::model::load(path)?;
     profile_model(&model, opts)
-}
-
-struct GraphCost {
-    flops: Count,
-    macs: Count,
-    unknown: Vec<Unknown>,
-    nodes: Vec<NodeReport>,
 }
 
 /// Costs one node with its rule, or a control-flow node through its subgraphs.
@@ -216,8 +83,8 @@ fn cost_node(
     if domain_ok && ops::CONTROL_FLOW.contains(&node.op_type.as_str()) {
         return control_flow(model, g, id, info, opts, path_prefix, &ctx);
     }
-    match ops::lookup(&node.domain, &node.op_type) {
-        Some(rule) => Ok((rule(&ctx)?, vec![])),
+    match ops::cost(&ctx) {
+        Some(cost) => Ok((cost?, vec![])),
         None => {
             if opts.strict {
                 return Err(Error::UnknownOp {
@@ -285,11 +152,11 @@ fn control_flow(
 ) -> Result<(std::result::Result<OpCost, String>, Vec<Unknown>)> {
     let node = &g.nodes[id];
     let here = format!("{prefix}{}/", node.name);
-    let run = |sg: &Graph, seeds: &[TensorFacts], sub: &str| -> Result<GraphCost> {
+    let run = |sg: &Graph, seeds: &[TensorFacts], sub: &str| -> Result<CostTable> {
         let facts = sub_facts(sg, g, info, seeds);
         let sinfo =
             shapes::infer_graph(sg, facts, &HashMap::new(), model.opset(), &opts.shapes.dims);
-        analyse_graph(model, sg, &sinfo, opts, &format!("{here}{sub}/"))
+        costs(model, sg, &sinfo, opts, &format!("{here}{sub}/"))
     };
     let fact = |i: usize| {
         ctx.inputs
@@ -318,7 +185,7 @@ fn control_flow(
             } else {
                 b
             };
-            let branch = |(name, c): &(String, GraphCost)| match c.unknown.len() {
+            let branch = |(name, c): &(String, CostTable)| match c.unknown.len() {
                 0 => format!("{name} {} FLOPs", c.flops),
                 k => format!("{name} {} FLOPs + {k} uncostable nodes", c.flops),
             };
@@ -405,7 +272,7 @@ fn control_flow(
 /// A body's cost repeated `times` times (Loop, Scan), with a note saying so.
 fn repeated(
     op: &str,
-    body: GraphCost,
+    body: CostTable,
     times: &Count,
 ) -> (std::result::Result<OpCost, String>, Vec<Unknown>) {
     let cost = OpCost {
@@ -420,34 +287,17 @@ fn repeated(
     (Ok(cost), body.unknown)
 }
 
-fn tensor_ref(g: &Graph, info: &ShapeInfo, t: Option<usize>) -> TensorRef {
-    match t {
-        None => TensorRef {
-            name: String::new(),
-            shape: None,
-            dtype: String::new(),
-        },
-        Some(t) => TensorRef {
-            name: g.tensors[t].name.clone(),
-            shape: info.facts[t].shape.clone(),
-            dtype: dt::name(info.facts[t].dtype).to_string(),
-        },
-    }
-}
-
-fn analyse_graph(
+/// Runs the cost pass over a graph whose shapes are known; `prefix` names subgraph nodes.
+pub fn costs(
     model: &Model,
     g: &Graph,
     info: &ShapeInfo,
     opts: &ProfileOptions,
     prefix: &str,
-) -> Result<GraphCost> {
-    let params = params::attribute(g);
-    let mut out = GraphCost {
-        flops: Count::zero(),
-        macs: Count::zero(),
-        unknown: vec![],
+) -> Result<CostTable> {
+    let mut out = CostTable {
         nodes: Vec::with_capacity(g.nodes.len()),
+        ..Default::default()
     };
     let structured = g.nodes.iter().filter(|n| n.name.contains('/')).count() * 2 >= g.nodes.len();
     for &id in &g.order {
@@ -475,24 +325,16 @@ fn analyse_graph(
         }
         out.flops = &out.flops + &cost.flops;
         out.macs = &out.macs + &cost.macs;
-        let activation_bytes = if node.op_type == ops::shape_ops::CONSTANT {
-            Count::zero()
-        } else {
-            Count::sum(
-                &node
-                    .outputs
-                    .iter()
-                    .flatten()
-                    .map(|t| {
-                        let f = &info.facts[*t];
-                        f.shape
-                            .as_ref()
-                            .map(|s| super::memory::bytes_of(&Count::product(s), f.dtype))
-                            .unwrap_or_default()
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let mut activation_bytes = Count::zero();
+        if node.op_type != ops::shape_ops::CONSTANT {
+            for t in node.outputs.iter().flatten() {
+                let f = &info.facts[*t];
+                if let Some(s) = &f.shape {
+                    let b = super::memory::bytes_of(&Count::product(s), f.dtype);
+                    activation_bytes = &activation_bytes + &b;
+                }
+            }
+        }
         if activation_bytes.overflowed() {
             return Err(Error::Overflow {
                 at: Box::new(g.location(&model.path, id)),
@@ -504,39 +346,16 @@ fn analyse_graph(
             .first()
             .copied()
             .flatten()
-            .and_then(|t| info.facts[t].shape.clone());
-        let stage = stage_of(&node.name, out_shape.as_ref(), structured);
-        out.nodes.push(NodeReport {
-            name: node.name.clone(),
-            op_type: node.op_type.clone(),
-            domain: node.domain.clone(),
-            inputs: node
-                .inputs
-                .iter()
-                .map(|t| tensor_ref(g, info, *t))
-                .collect(),
-            outputs: node
-                .outputs
-                .iter()
-                .map(|t| tensor_ref(g, info, *t))
-                .collect(),
+            .and_then(|t| info.facts[t].shape.as_ref());
+        out.nodes.push(NodeCost {
             flops: cost.flops,
             macs: cost.macs,
-            params: params[id].params.clone(),
-            param_bytes: params[id].bytes.clone(),
             activation_bytes,
             group: cost.group,
-            dense_flops: cost.dense.as_ref().map(|d| d.flops.clone()),
-            dense_params: cost.dense.as_ref().map(|d| d.params.clone()),
-            conv_params: cost.dense.as_ref().map(|d| d.actual_params.clone()),
-            stage,
+            dense: cost.dense,
+            stage: stage_of(&node.name, out_shape, structured),
             costed,
             note: cost.note,
-            mem_access_bytes: Count::zero(),
-            dense_mem_access_bytes: None,
-            intensity: None,
-            live_bytes: Count::zero(),
-            roofline: None,
         });
     }
     Ok(out)
@@ -561,33 +380,7 @@ pub fn stage_of(name: &str, out: Option<&Shape>, structured: bool) -> String {
     }
 }
 
-fn rollup(nodes: &[NodeReport], key: impl Fn(&NodeReport) -> String) -> Vec<Rollup> {
-    let mut order: Vec<String> = vec![];
-    let mut map: HashMap<String, Rollup> = HashMap::new();
-    for n in nodes {
-        let k = key(n);
-        let r = map.entry(k.clone()).or_insert_with(|| {
-            order.push(k.clone());
-            Rollup {
-                key: k,
-                count: 0,
-                flops: Count::zero(),
-                macs: Count::zero(),
-                params: Count::zero(),
-            }
-        });
-        r.count += 1;
-        r.flops = &r.flops + &n.flops;
-        r.macs = &r.macs + &n.macs;
-        r.params = &r.params + &n.params;
-    }
-    order
-        .into_iter()
-        .map(|k| map.remove(&k).expect("key"))
-        .collect()
-}
-
-/// Profiles a loaded model.
+/// Profiles a loaded model: shapes, then the cost, parameter and memory passes, joined.
 pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
     for name in opts.shapes.inputs.keys() {
         if !model
@@ -613,7 +406,7 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
     }
     let info = shapes::infer(model, &opts.shapes);
     let g = &model.graph;
-    let mut cost = analyse_graph(model, g, &info, opts, "")?;
+    let cost = costs(model, g, &info, opts, "")?;
     if opts.strict {
         if let Some(u) = cost.unknown.first() {
             return Err(Error::invalid(
@@ -627,95 +420,16 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
             ));
         }
     }
-    let memory = super::memory::analyse(model, g, &info, &mut cost.nodes)?;
-    let mut totals = Totals {
-        nodes: cost.nodes.len() as u64,
-        ..Default::default()
-    };
-    let mut gc = GroupedConv::default();
-    for n in &cost.nodes {
-        totals.flops = &totals.flops + &n.flops;
-        totals.macs = &totals.macs + &n.macs;
-        totals.params = &totals.params + &n.params;
-        totals.param_bytes = &totals.param_bytes + &n.param_bytes;
-        totals.activation_bytes = &totals.activation_bytes + &n.activation_bytes;
-        if let (Some(df), Some(dp)) = (&n.dense_flops, &n.dense_params) {
-            gc.count += 1;
-            gc.flops = &gc.flops + &n.flops;
-            gc.dense_flops = &gc.dense_flops + df;
-            gc.params = &gc.params + n.conv_params.as_ref().unwrap_or(&n.params);
-            gc.dense_params = &gc.dense_params + dp;
-        }
-    }
-    gc.saved_flops = &gc.dense_flops - &gc.flops;
-    gc.saved_params = &gc.dense_params - &gc.params;
-    totals.grouped_conv = gc;
-    totals.mem_access_bytes = memory.mem_access_bytes.clone();
-    totals.intensity = super::memory::ratio(&totals.flops, &totals.mem_access_bytes);
-    let mut warnings = model.warnings.clone();
-    warnings.extend(info.notes.iter().cloned());
-    let unused: Vec<&str> = g
-        .tensors
-        .iter()
-        .filter(|t| {
-            t.stored.is_some()
-                && t.consumers.is_empty()
-                && t.producer.is_none()
-                && !t.is_graph_output
-        })
-        .map(|t| t.name.as_str())
-        .collect();
-    if !unused.is_empty() {
-        warnings.push(format!(
-            "{} initializers are used by no node and are not counted as parameters (e.g. '{}')",
-            unused.len(),
-            unused[0]
-        ));
-    }
-    if !cost.unknown.is_empty() {
-        warnings.push(format!(
-            "{} nodes could not be costed and count 0 in the totals (see `unknown`)",
-            cost.unknown.len()
-        ));
-    }
-    for n in &cost.nodes {
-        if let Some(note) = &n.note {
-            warnings.push(format!("{}: {note}", n.name));
-        }
-    }
-    let mut dims: BTreeMap<String, Option<i64>> = BTreeMap::new();
-    for t in &g.tensors {
-        if t.kind == TensorKind::Input {
-            for d in t.declared.iter().flatten() {
-                for s in d.symbols() {
-                    dims.entry(s.clone()).or_insert(None);
-                }
-            }
-        }
-    }
-    for (k, v) in &opts.shapes.dims {
-        dims.insert(sanitize_symbol(k), Some(*v));
-    }
-    let by_op_type = rollup(&cost.nodes, |n| n.op_type.clone());
-    let by_stage = rollup(&cost.nodes, |n| n.stage.clone());
-    let p = &model.proto;
-    Ok(Profile {
-        model: ModelInfo {
-            path: model.path.display().to_string(),
-            producer: p.producer_name.clone(),
-            producer_version: p.producer_version.clone(),
-            ir_version: p.ir_version,
-            opsets: model.opsets.clone(),
+    let params = params::attribute(g);
+    let memory = super::memory::analyse(model, g, &info, &cost)?;
+    Ok(report::join(
+        model,
+        &opts.shapes,
+        &info,
+        report::Tables {
+            cost,
+            params,
+            memory,
         },
-        dims,
-        totals,
-        by_op_type,
-        by_stage,
-        nodes: cost.nodes,
-        unknown: cost.unknown,
-        warnings,
-        memory: Some(memory),
-        roofline: None,
-        training: None,
-    })
+    ))
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::Profile;
 use crate::error::{Error, Result};
+use crate::sym::Count;
 
 /// A device preset: its name, peak FP rate, bandwidth and where the figures come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -182,8 +183,22 @@ pub fn classify(flops: f64, bytes: f64, d: &Device) -> NodeRoofline {
     }
 }
 
-/// Adds the roofline estimate to a profile: per node and for the model.
-pub fn apply(p: &mut Profile, d: &Device) {
+/// The roofline pass's table: a row per node (in the order given) and the model-level report.
+#[derive(Clone, Debug)]
+pub struct RooflineTable {
+    pub nodes: Vec<NodeRoofline>,
+    pub report: RooflineReport,
+    /// Set when unbound symbols were taken as 1.
+    pub warning: Option<String>,
+}
+
+/// Estimates every node from its FLOPs and memory access bytes, and the model from the sums;
+/// `total_flops` is the model's FLOPs.
+pub fn estimate<'a>(
+    nodes: impl IntoIterator<Item = (&'a Count, &'a Count)>,
+    total_flops: &Count,
+    d: &Device,
+) -> RooflineTable {
     let mut r = RooflineReport {
         device: d.name.clone(),
         source: d.source.clone(),
@@ -200,13 +215,11 @@ pub fn apply(p: &mut Profile, d: &Device) {
         symbols_at_one: vec![],
     };
     let mut symbols = vec![];
-    for n in &mut p.nodes {
-        symbols.extend(n.flops.symbols());
-        symbols.extend(n.mem_access_bytes.symbols());
-        let (f, b) = (
-            n.flops.approx().max(0.0),
-            n.mem_access_bytes.approx().max(0.0),
-        );
+    let mut rows = vec![];
+    for (flops, bytes) in nodes {
+        symbols.extend(flops.symbols());
+        symbols.extend(bytes.symbols());
+        let (f, b) = (flops.approx().max(0.0), bytes.approx().max(0.0));
         let nr = classify(f, b, d);
         r.time_s += nr.time_s;
         r.compute_time_s += f / (d.peak_gflops * 1e9);
@@ -219,18 +232,32 @@ pub fn apply(p: &mut Profile, d: &Device) {
             }
             Bound::None => {}
         }
-        n.roofline = Some(nr);
+        rows.push(nr);
     }
     symbols.sort();
     symbols.dedup();
-    let total = p.totals.flops.approx();
+    let total = total_flops.approx();
     r.attainable_gflops = (r.time_s > 0.0).then(|| total / r.time_s / 1e9);
-    if !symbols.is_empty() {
-        p.warnings.push(format!(
+    let warning = (!symbols.is_empty()).then(|| {
+        format!(
             "roofline: unbound symbols {} taken as 1 (bind them with --dim)",
             symbols.join(", ")
-        ));
-    }
+        )
+    });
     r.symbols_at_one = symbols;
-    p.roofline = Some(r);
+    RooflineTable {
+        nodes: rows,
+        report: r,
+        warning,
+    }
+}
+
+/// Estimates the roofline of a profile and joins the table into it.
+pub fn apply(p: &mut Profile, d: &Device) {
+    let t = estimate(
+        p.nodes.iter().map(|n| (&n.flops, &n.mem_access_bytes)),
+        &p.totals.flops,
+        d,
+    );
+    p.join_roofline(t);
 }

@@ -27,7 +27,7 @@
 
 use serde::Serialize;
 
-use super::memory::{bytes_of, dtype_of_name, is_float, ser_count};
+use super::memory::{bytes_of, dtype_of_name, is_float};
 use super::Profile;
 use crate::error::{Error, Result};
 use crate::model::graph::TensorKind;
@@ -162,29 +162,19 @@ pub struct TrainOptions {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TrainingBytes {
-    #[serde(serialize_with = "ser_count")]
     pub weights: Count,
-    #[serde(serialize_with = "ser_count")]
     pub gradients: Count,
-    #[serde(serialize_with = "ser_count")]
     pub master_weights: Count,
-    #[serde(serialize_with = "ser_count")]
     pub optimizer_state: Count,
-    #[serde(serialize_with = "ser_count")]
     pub activations: Count,
-    #[serde(serialize_with = "ser_count")]
     pub total: Count,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TrainingFlops {
-    #[serde(serialize_with = "ser_count")]
     pub forward: Count,
-    #[serde(serialize_with = "ser_count")]
     pub backward: Count,
-    #[serde(serialize_with = "ser_count")]
     pub optimizer: Count,
-    #[serde(serialize_with = "ser_count")]
     pub total: Count,
 }
 
@@ -195,14 +185,12 @@ pub struct TrainingReport {
     pub dtype: TrainDtype,
     /// The batch given with `--batch` (null: the batch the model was profiled at).
     pub batch: Option<i64>,
-    #[serde(serialize_with = "ser_count")]
     pub trainable_params: Count,
     pub optimizer_state_tensors: i128,
     /// Weights + gradients + master + state, per trainable parameter (activations excluded).
     pub bytes_per_param: i128,
     pub bytes: TrainingBytes,
     /// The "16 bytes per parameter" Adam rule of thumb: 16·P (no activations).
-    #[serde(serialize_with = "ser_count")]
     pub rule_of_thumb_bytes: Count,
     pub flops: TrainingFlops,
     pub optimizer_flops_per_param: i128,
@@ -253,7 +241,7 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
             if t.shape.is_none() {
                 n_unsized += 1;
             }
-            activations = &activations + &tensor_bytes(&t.shape, &t.dtype);
+            activations = &activations + &tensor_bytes(&t.shape, t.dtype);
         }
     }
     if let Some(m) = &p.memory {
@@ -342,9 +330,10 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
     }
 }
 
-/// Adds the training estimate to a profile.
+/// Estimates training from a profile and joins the estimate into it.
 pub fn apply(p: &mut Profile, o: &TrainOptions) {
-    p.training = Some(estimate(p, o));
+    let t = estimate(p, o);
+    p.join_training(t);
 }
 
 /// Sets the shape options so the model is profiled at batch `batch`: the symbolic leading dim

@@ -5,6 +5,7 @@
 //!
 //! Precedence, key by key: the file's top level, then each matching `[[model]]` section in file
 //! order (a later match overrides an earlier one), then the command line's `--max-*` / `--dim`.
+//! An `[llm]` table (top level only) sets the LLM budgets of `budget::llm`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,8 +15,10 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::llm::{LlmLimit, LlmLimits};
 use super::units::{parse_amount, Kind};
 use super::{Limit, Metric};
+use crate::analysis::roofline::Device;
 use crate::error::{Error, Location, Result};
 
 /// An amount read from TOML: an integer, a whole float, or a string with units.
@@ -119,6 +122,73 @@ struct RawFile {
     node: Vec<Spanned<RawNodeRule>>,
     #[serde(default)]
     model: Vec<Spanned<RawModelSection>>,
+    llm: Option<RawLlm>,
+}
+
+/// `[llm]`: the generation measured and the LLM limits (see `budget::llm`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    prompt: Option<Spanned<i64>>,
+    generate: Option<Spanned<i64>>,
+    max_decode_flops_per_token: Count,
+    max_kv_cache_bytes: Bytes,
+    min_tokens_per_second: Count,
+    device: Option<Spanned<String>>,
+    peak_gflops: Option<Spanned<f64>>,
+    bandwidth_gbs: Option<Spanned<f64>>,
+}
+
+fn llm_limits(r: &RawLlm, path: &str, src: &str) -> Result<LlmLimits> {
+    let lim = |v: &Option<Spanned<Amt<false>>>| {
+        v.as_ref().map(|v| LlmLimit {
+            value: v.get_ref().0,
+            source: format!("{path}:{}", line_of(src, v.span().start)),
+        })
+    };
+    let kv = r.max_kv_cache_bytes.as_ref().map(|v| LlmLimit {
+        value: v.get_ref().0,
+        source: format!("{path}:{}", line_of(src, v.span().start)),
+    });
+    let bad = |span: std::ops::Range<usize>, m: String| at_line(path, src, span.start, m);
+    for (key, v) in [("prompt", &r.prompt), ("generate", &r.generate)] {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() < 1) {
+            return Err(bad(
+                v.span(),
+                format!("llm.{key}: {} must be at least 1", v.get_ref()),
+            ));
+        }
+    }
+    let device = match (&r.device, &r.peak_gflops, &r.bandwidth_gbs) {
+        (Some(d), None, None) => Some(
+            Device::preset(d.get_ref()).map_err(|e| bad(d.span(), format!("llm.device: {e}")))?,
+        ),
+        (None, Some(p), Some(b)) => Some(
+            Device::custom(*p.get_ref(), *b.get_ref())
+                .map_err(|e| bad(p.span(), format!("llm: {e}")))?,
+        ),
+        (None, None, None) => None,
+        (Some(d), _, _) => {
+            return Err(bad(
+                d.span(),
+                "llm: give device, or peak_gflops with bandwidth_gbs, not both".into(),
+            ))
+        }
+        (None, Some(x), None) | (None, None, Some(x)) => {
+            return Err(bad(
+                x.span(),
+                "llm: peak_gflops and bandwidth_gbs go together".into(),
+            ))
+        }
+    };
+    Ok(LlmLimits {
+        prompt: r.prompt.as_ref().map(|v| *v.get_ref()),
+        generate: r.generate.as_ref().map(|v| *v.get_ref()),
+        max_decode_flops_per_token: lim(&r.max_decode_flops_per_token),
+        max_kv_cache_bytes: kv,
+        min_tokens_per_second: lim(&r.min_tokens_per_second),
+        device,
+    })
 }
 
 /// A `[[node]]` rule: a name glob and its limits.
@@ -153,6 +223,8 @@ pub struct Budget {
     pub path: String,
     pub top: Scope,
     pub models: Vec<ModelSection>,
+    /// The `[llm]` table (empty without one).
+    pub llm: LlmLimits,
 }
 
 /// The limits in force for one model, after precedence.
@@ -433,10 +505,15 @@ impl Budget {
                 scope: sc,
             });
         }
+        let llm = match &raw.llm {
+            Some(r) => llm_limits(r, path, src)?,
+            None => LlmLimits::default(),
+        };
         Ok(Budget {
             path: path.to_string(),
             top,
             models,
+            llm,
         })
     }
 

@@ -10,6 +10,7 @@
 
 pub mod eval;
 pub mod file;
+pub mod llm;
 pub mod output;
 pub mod units;
 
@@ -98,6 +99,43 @@ pub struct CheckOptions {
     pub shapes: ShapeOptions,
     /// Count nodes that cannot be costed as 0 FLOPs/MACs instead of failing.
     pub allow_unknown: bool,
+    /// LLM budgets from the command line (`--max-decode-flops-per-token`, …); they win over the
+    /// budget file's `[llm]`.
+    pub llm: llm::LlmLimits,
+}
+
+/// One model's checks: the profile limits (`eval::evaluate`, skipped when only LLM limits
+/// apply), then the LLM budgets (`llm::checks`).
+fn evaluate_with_llm(
+    path: &std::path::Path,
+    eff: &file::Effective,
+    llm_limits: &llm::LlmLimits,
+    ctx: &eval::Ctx,
+    a: &CheckOptions,
+) -> Result<eval::ModelReport> {
+    let mut m = if eff.is_empty() && ctx.baseline.is_none() {
+        eval::ModelReport {
+            path: path.display().to_string(),
+            checks: vec![],
+            pass: true,
+            baseline: None,
+            notes: vec![],
+        }
+    } else {
+        eval::evaluate(path, eff, ctx)?
+    };
+    if !llm_limits.is_empty() {
+        let mut dims = a.shapes.dims.clone();
+        for (k, v) in &eff.dims {
+            dims.entry(k.clone()).or_insert(*v);
+        }
+        let (checks, notes) =
+            llm::checks(path, llm_limits, &dims, a.allow_unknown, a.shapes.use_tract)?;
+        m.checks.extend(checks);
+        m.notes.extend(notes);
+        m.pass = m.checks.iter().all(|c| c.pass);
+    }
+    Ok(m)
 }
 
 /// Profiles and checks every model; `report.pass` says whether every check passed.
@@ -123,21 +161,29 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
             .map(|b| b.effective(path))
             .unwrap_or_default();
         let eff = file::with_cli(eff, cli);
-        if eff.is_empty() && baseline.is_none() {
+        let llm_limits = a.llm.over(
+            budget
+                .as_ref()
+                .map(|b| &b.llm)
+                .unwrap_or(&Default::default()),
+        );
+        if eff.is_empty() && baseline.is_none() && llm_limits.is_empty() {
             return Err(Error::invalid(
                 Location {
                     file: path.clone(),
                     ..Default::default()
                 },
-                "no limit applies to this model: give --budget (with limits for it), a --max-* flag or --baseline",
+                "no limit applies to this model: give --budget (with limits for it), a --max-* flag, an LLM limit or --baseline",
             ));
         }
-        limits.push((path, eff));
+        limits.push((path, eff, llm_limits));
     }
     // Models are evaluated on every core; results (and the first error) keep the list's order.
-    let models = crate::util::par::map(&limits, |(path, eff)| eval::evaluate(path, eff, &ctx))
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    let models = crate::util::par::map(&limits, |(path, eff, llm_limits)| {
+        evaluate_with_llm(path, eff, llm_limits, &ctx, a)
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
     // a per-node rule that selected no node in any model is likely a typo
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut hit: BTreeSet<&str> = BTreeSet::new();

@@ -54,6 +54,7 @@ impl ShapeArgs {
             inputs,
             dims,
             use_tract: !self.no_tract,
+            tract_everywhere: false,
         })
     }
 }
@@ -69,10 +70,10 @@ pub fn parse_dims(dims: &[String]) -> Result<HashMap<String, i64>> {
             .trim()
             .parse()
             .map_err(|_| Error::usage("--dim", format!("'{v}' is not an integer")))?;
-        if v <= 0 {
+        if v < 0 {
             return Err(Error::usage(
                 "--dim",
-                format!("{k}={v}: dims must be positive"),
+                format!("{k}={v}: dims must be zero or positive"),
             ));
         }
         out.insert(sanitize_symbol(k.trim()), v);

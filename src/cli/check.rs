@@ -63,6 +63,8 @@ pub struct CheckArgs {
     pub max_increase: Option<Increase>,
     #[command(flatten)]
     pub shapes: ShapeArgs,
+    #[command(flatten)]
+    pub llm: Box<super::llm::LlmBudgetArgs>,
     /// Count nodes that cannot be costed as 0 FLOPs/MACs instead of failing (exit 2).
     #[arg(long)]
     pub allow_unknown: bool,
@@ -119,6 +121,7 @@ pub fn run(a: &CheckArgs) -> Result<Outcome> {
         max_increase: a.max_increase,
         shapes: a.shapes.to_options()?,
         allow_unknown: a.allow_unknown,
+        llm: a.llm.limits()?,
     };
     let report = budget::check(&opts)?;
     let stdout = Styled {

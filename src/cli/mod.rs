@@ -7,6 +7,7 @@ pub mod args;
 pub mod check;
 pub mod compare;
 pub mod dice;
+pub mod llm;
 pub mod nms;
 pub mod profile;
 /// The Python extension module `onnxscope._onnxscope` (feature `python`): a front end beside
@@ -50,6 +51,8 @@ pub enum Command {
     /// Check models against budgets (FLOPs, MACs, params, bytes, growth against a baseline);
     /// exit 0 within budget, 1 over, 2 on an error.
     Check(check::CheckArgs),
+    /// An LLM export's prefill against decode: FLOPs, bytes, KV cache, tokens/s on a device.
+    Llm(llm::LlmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,5 +86,6 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Synth(SynthCommand::Llama(a)) => synth::run_llama(&a),
         Command::Check(a) => check::run(&a),
         Command::Run(a) => run::run(&a),
+        Command::Llm(a) => llm::run(&a),
     }
 }

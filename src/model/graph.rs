@@ -36,8 +36,9 @@ pub struct Tensor {
     pub dtype: i32,
     /// Shape declared by the file (initializer dims, input/output/value_info types).
     pub declared: Option<Shape>,
-    /// The stored value, for initializers and Constant node outputs.
-    pub stored: Option<TensorProto>,
+    /// The stored value, for initializers and Constant node outputs (boxed: most tensors have
+    /// none, and a `TensorProto` is large).
+    pub stored: Option<Box<TensorProto>>,
     pub producer: Option<NodeId>,
     /// (node, input slot) pairs.
     pub consumers: Vec<(NodeId, usize)>,
@@ -212,6 +213,11 @@ impl Graph {
             name: g.name.clone(),
             ..Default::default()
         };
+        let outputs: usize = g.node.iter().map(|n| n.output.len()).sum();
+        let tensors = g.initializer.len() + g.sparse_initializer.len() + g.input.len() + outputs;
+        graph.tensors.reserve_exact(tensors);
+        graph.by_name.reserve(tensors);
+        graph.nodes.reserve_exact(g.node.len());
         let loc = || Location {
             file: file.to_path_buf(),
             ..Default::default()
@@ -244,7 +250,7 @@ impl Graph {
                     kind: TensorKind::Initializer,
                     dtype: init.data_type,
                     declared: Some(shape),
-                    stored: Some(init.clone()),
+                    stored: Some(Box::new(init.clone())),
                     producer: None,
                     consumers: vec![],
                     is_graph_output: false,
@@ -264,7 +270,7 @@ impl Graph {
                         kind: TensorKind::Initializer,
                         dtype: v.data_type,
                         declared: Some(shape),
-                        stored: Some(t),
+                        stored: Some(Box::new(t)),
                         producer: None,
                         consumers: vec![],
                         is_graph_output: false,
@@ -321,6 +327,7 @@ impl Graph {
                         .iter()
                         .find(|a| a.name == "value")
                         .and_then(|a| a.t.clone())
+                        .map(Box::new)
                 } else {
                     None
                 };

@@ -211,7 +211,11 @@ impl Model {
 
 /// Every stored tensor of a graph and its subgraphs.
 pub fn all_stored(g: &Graph) -> Vec<&TensorProto> {
-    let mut out: Vec<&TensorProto> = g.tensors.iter().filter_map(|t| t.stored.as_ref()).collect();
+    let mut out: Vec<&TensorProto> = g
+        .tensors
+        .iter()
+        .filter_map(|t| t.stored.as_deref())
+        .collect();
     for n in &g.nodes {
         for (_, sg) in &n.subgraphs {
             out.extend(all_stored(sg));

@@ -1,4 +1,5 @@
-//! The model as onnxscope sees it: the decoded protobuf (weights borrowed from a memory map),
+//! The model as onnxscope sees it: the decoded protobuf (tensor payloads as `Bytes` sharing the
+//! buffer the file was read into, not copied; a large file read without its weight payloads),
 //! the petgraph IR of each graph and subgraph, typed attribute access, and the tensor shapes.
 
 pub mod attr;

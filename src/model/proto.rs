@@ -1,7 +1,7 @@
 //! The ONNX protobuf messages, as prost structs of our own (prost 0.14, the version tract-onnx
 //! uses). Only the fields onnxscope reads or writes are declared; prost skips the others.
-//! Tensor payloads (`raw_data`) are `bytes::Bytes`, so decoding from a memory-mapped `Bytes`
-//! borrows the weights instead of copying them.
+//! Tensor payloads (`raw_data`) are `bytes::Bytes`, so decoding from a `Bytes` buffer shares
+//! the weights with it instead of copying them.
 
 use bytes::Bytes;
 

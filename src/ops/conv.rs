@@ -12,6 +12,9 @@
 //!   stride > kernel, only the outputs that receive a product (at most in·K per axis) subtract
 //!   one, so FLOPs never fall below MACs.
 //!
+//! - com.microsoft FusedConv: Conv, + the activation's per-element constant (elementwise.rs)
+//!   per output, + 1 per output with the sum input Z.
+//!
 //! Shapes: Conv [N, Co, out…] with out by the window rule (`common::window_out`);
 //! ConvTranspose [N, (Co/g)·g, out…] with out = `output_shape`, or s·in (SAME), or
 //! (in − 1)·s + output_padding + (K − 1)·d + 1 − pads. Control inputs: none.
@@ -23,10 +26,14 @@ use crate::model::proto::data_type as dt;
 use crate::sym::Count;
 
 pub fn register(r: &mut Registry) {
-    r.onnx("Conv", OpDef::new(conv_shape, conv));
-    r.onnx("ConvInteger", OpDef::new(conv_shape, conv));
-    r.onnx("QLinearConv", OpDef::new(conv_shape, conv));
-    r.onnx("ConvTranspose", OpDef::new(conv_transpose_shape, conv_transpose));
+    r.onnx("Conv", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx("ConvInteger", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx("QLinearConv", OpDef::new(conv_shape, conv).min_rank(3));
+    r.onnx(
+        "ConvTranspose",
+        OpDef::new(conv_transpose_shape, conv_transpose).min_rank(3),
+    );
+    r.microsoft("FusedConv", OpDef::new(conv_shape, fused_conv));
 }
 
 fn weight_index(op: &str) -> usize {
@@ -39,7 +46,7 @@ fn weight_index(op: &str) -> usize {
 
 fn bias_index(op: &str) -> Option<usize> {
     match op {
-        "Conv" | "ConvTranspose" => Some(2),
+        "Conv" | "ConvTranspose" | "FusedConv" => Some(2),
         "QLinearConv" => Some(8),
         _ => None,
     }
@@ -106,6 +113,24 @@ fn conv(c: &CostCtx) -> RuleResult {
             note: None,
         })
     })())
+}
+
+/// FusedConv(X, W, B?, Z?): Conv, its activation, the sum with Z.
+fn fused_conv(c: &CostCtx) -> RuleResult {
+    let act = c.attrs.string("activation")?.unwrap_or_default();
+    let Some(per) = super::elementwise::activation_per_element(&act) else {
+        return Ok(Err(format!("FusedConv activation '{act}' has no cost rule")));
+    };
+    let per = per + c.has_input(3) as i128;
+    let base = conv(c)?;
+    Ok(base.and_then(|mut cost| {
+        let extra = &c.out_elems(0)? * per;
+        cost.flops = &cost.flops + &extra;
+        if let Some(d) = cost.dense.as_mut() {
+            d.flops = &d.flops + &extra;
+        }
+        Ok(cost)
+    }))
 }
 
 fn conv_transpose(c: &CostCtx) -> RuleResult {
@@ -283,6 +308,16 @@ mod tests {
         assert_eq!(dense.flops.as_int(), Some((2 * 18 * 4 - 1) * 200));
         assert_eq!(dense.params.as_int(), Some(8 * 8 * 9)); // Co·Ci·ΠK
         assert_eq!(dense.actual_params.as_int(), Some(8 * 2 * 9));
+    }
+
+    #[test]
+    fn fused_conv_adds_activation_and_sum() {
+        // the seed conv of conv_table with bias (2·27·1024), + Relu 1 and Z 1 per output
+        let ins = [f(&[1, 3, 10, 10]), f(&[16, 3, 3, 3]), f(&[16]), f(&[1, 16, 8, 8])];
+        let attrs = vec![astr("activation", crate::ops::elementwise::RELU)];
+        let e = eval(crate::ops::MICROSOFT, "FusedConv", attrs, &ins, None, 1);
+        assert_eq!(e.shape(), [1, 16, 8, 8]);
+        assert_eq!(e.flops(), 2 * 27 * 1024 + 2 * 1024);
     }
 
     #[test]

@@ -19,16 +19,20 @@
 //! | Mish | 5 | Softplus, tanh, multiply |
 //! | Gelu (erf), com.microsoft Gelu | 5 | divide by √2, erf, add 1, multiply, multiply by ½ |
 //! | Gelu (tanh approximation), FastGelu | 9 | x³, ·0.044715, add, ·√(2/π), tanh, add 1, two multiplies |
+//! | com.microsoft FastGelu with its bias input | 10 | the bias add, then 9 |
 //! | com.microsoft BiasGelu | 6 | the bias add, then Gelu (erf) |
 //! | com.microsoft BiasAdd | 2 | add bias, add skip |
+//! | com.microsoft BiasSplitGelu, per output element (D/2 of D) | 8 | 2 bias adds (both halves), Gelu (erf) 5, multiply |
 //! | Swish / SiLU (com.microsoft QuickGelu) | 5 | Sigmoid + multiply |
+//! | SwiGLU (A, B) | 6 | Swish of the gate A (5), multiply by B |
 //! | Where | 1 | select |
 //!
 //! Shapes: unary ops keep their input's shape and type (Not, IsNaN, IsInf give bool); binary
 //! and variadic ops broadcast their inputs (numpy rules), comparisons and logic give bool,
-//! Where takes its type from X. Small integer values are computed through Add, Sub, Mul, Div,
+//! Where takes its type from X; BiasSplitGelu halves the last dim. Small integer values are computed through Add, Sub, Mul, Div,
 //! Mod (fmod = 0), the comparisons and Where, so shape arithmetic reaches Reshape targets.
-//! Control inputs: Clip's min and max (bounds, not parameters).
+//! Fused ops name their activation by op type: `activation_per_element` gives its constant
+//! from this table. Control inputs: Clip's min and max (bounds, not parameters).
 
 use super::common::{broadcast, same_shape, same_shape_bool};
 use super::{one, Control, CostCtx, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
@@ -67,7 +71,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("Not", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsNaN", OpDef::new(same_shape_bool, per_element::<1>));
     r.onnx("IsInf", OpDef::new(same_shape_bool, per_element::<1>));
-    r.onnx("Relu", OpDef::new(same_shape, per_element::<1>));
+    r.onnx(RELU, OpDef::new(same_shape, per_element::<1>));
     r.onnx("Abs", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Neg", OpDef::new(same_shape, per_element::<1>));
     r.onnx("Sign", OpDef::new(same_shape, per_element::<1>));
@@ -110,12 +114,30 @@ pub fn register(r: &mut Registry) {
     r.onnx("HardSwish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Mish", OpDef::new(same_shape, per_element::<5>));
     r.onnx("Swish", OpDef::new(same_shape, per_element::<5>));
+    r.onnx("SwiGLU", OpDef::new(same_shape, per_element::<6>));
     r.onnx("Gelu", OpDef::new(same_shape, gelu));
     r.microsoft("Gelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasGelu", OpDef::new(same_shape, per_element::<6>));
-    r.microsoft("FastGelu", OpDef::new(same_shape, per_element::<9>));
+    r.microsoft("FastGelu", OpDef::new(same_shape, fast_gelu));
+    r.microsoft("BiasSplitGelu", OpDef::new(half_last_dim, per_element::<8>));
     r.microsoft("QuickGelu", OpDef::new(same_shape, per_element::<5>));
     r.microsoft("BiasAdd", OpDef::new(same_shape, per_element::<2>));
+}
+
+/// The Relu op (fused ops name it as their activation).
+pub const RELU: &str = "Relu";
+
+/// Per-element FLOPs of the activation a fused op names (FusedConv, FusedGemm, com.microsoft);
+/// `None` for an activation this table does not know.
+pub fn activation_per_element(name: &str) -> Option<i128> {
+    Some(match name {
+        "" => 0,
+        RELU | "Tanh" => 1,
+        "LeakyRelu" | "Clip" => 2,
+        "Sigmoid" | "HardSigmoid" | "Elu" => 4,
+        "HardSwish" | "Swish" | "SiLU" => 5,
+        _ => return None,
+    })
 }
 
 /// K operations per output element.
@@ -130,6 +152,23 @@ fn gelu(c: &CostCtx) -> RuleResult {
     } else {
         per_element::<5>(c)
     }
+}
+
+/// com.microsoft FastGelu: 9 per element, 10 with the bias input.
+fn fast_gelu(c: &CostCtx) -> RuleResult {
+    if c.has_input(1) {
+        per_element::<10>(c)
+    } else {
+        per_element::<9>(c)
+    }
+}
+
+/// BiasSplitGelu: [N, S, D] → [N, S, D/2].
+fn half_last_dim(c: &ShapeCtx) -> ShapeResult {
+    let mut s = c.shape(0)?;
+    let last = s.last_mut()?;
+    *last = last.div_exact(2)?;
+    one(Some(s), c.dtype(0), None)
 }
 
 /// Variadic Max/Min/Sum: k − 1 per element; Mean: k (k − 1 adds and a divide).
@@ -278,10 +317,20 @@ mod tests {
         let e = onnx("Gelu", vec![astr("approximate", "tanh")], &[f(&[2, 3, 4])]);
         assert_eq!(e.flops(), 24 * 9);
         // com.microsoft activations: BiasGelu = bias add + Gelu (1 + 5), FastGelu 9, QuickGelu 5
-        for (op, k) in [("BiasGelu", 6), ("FastGelu", 9), ("QuickGelu", 5), ("Gelu", 5)] {
+        for (op, k) in [("BiasGelu", 6), ("FastGelu", 10), ("QuickGelu", 5), ("Gelu", 5)] {
             let e = eval(MICROSOFT, op, vec![], &[f(&[2, 3, 4]), f(&[4])], None, 1);
             assert_eq!(e.flops(), 24 * k, "com.microsoft {op}");
         }
+        // FastGelu without its bias: 9
+        let e = eval(MICROSOFT, "FastGelu", vec![], &[f(&[2, 3, 4])], None, 1);
+        assert_eq!(e.flops(), 24 * 9);
+        // BiasSplitGelu [2,3,8] → [2,3,4]: 24 outputs × (2 + 5 + 1)
+        let e = eval(MICROSOFT, "BiasSplitGelu", vec![], &[f(&[2, 3, 8]), f(&[8])], None, 1);
+        assert_eq!(e.shape(), [2, 3, 4]);
+        assert_eq!(e.flops(), 24 * 8);
+        // SwiGLU(A, B) = Swish(A)·B: 5 + 1
+        let e = onnx("SwiGLU", vec![], &[f(&[2, 3, 4]), f(&[2, 3, 4])]);
+        assert_eq!(e.flops(), 24 * 6);
         // BiasAdd(X, bias, skip): two additions per element
         let e = eval(MICROSOFT, "BiasAdd", vec![], &[f(&[2, 3, 4]), f(&[4]), f(&[2, 3, 4])], None, 1);
         assert_eq!(e.shape(), [2, 3, 4]);

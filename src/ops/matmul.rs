@@ -8,13 +8,23 @@
 //! - MatMul (batched, broadcast): FLOPs = (2K − 1)·M·Ncols·batch, MACs = K·M·Ncols·batch, batch
 //!   the product of the broadcast leading dims. MatMulInteger / QLinearMatMul: the same structure
 //!   in integer ops (QLinearMatMul adds 3 per output for requantization).
+//! - com.microsoft MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zp?, b_zp?, bias?): the
+//!   integer product (2K − 1)·M·Ncols·batch, + M·Ncols·batch to scale to float (one multiply by
+//!   a_scale·b_scale), + M·Ncols·batch with the bias. DynamicQuantizeMatMul(A, B, b_scale,
+//!   b_zp?, bias?): the same, + 5 per element of A for quantizing it on the fly
+//!   (DynamicQuantizeLinear's rule). MACs K·M·Ncols·batch.
+//! - com.microsoft FusedMatMul (alpha, transA, transB on the last two dims): as MatMul on the
+//!   transposed operands, + M·Ncols·batch when alpha ≠ 1. GemmFastGelu(X, W, bias?): MatMul,
+//!   plus M·N with the bias, plus 9 per output (FastGelu). FusedGemm: Gemm plus the
+//!   activation's per-element constant (elementwise.rs) per output.
 //! - Einsum with n operands: let P = product of all index sizes, O = product of output index
 //!   sizes; FLOPs = (n − 1)·P multiplications + (P − O) additions; MACs = P for two operands.
 //!
 //! Shapes: Gemm [M, N]; MatMul numpy-style (1-D operands promoted and the added dim dropped,
 //! batch dims broadcast); Einsum the output letters' sizes. MatMulInteger gives int32, QGemm
 //! float without y_scale (else y_zero_point's type, uint8 by default), QLinearMatMul
-//! y_zero_point's type. Control inputs: none.
+//! y_zero_point's type; MatMulIntegerToFloat the scales' type, DynamicQuantizeMatMul A's.
+//! Control inputs: none.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +41,17 @@ pub fn register(r: &mut Registry) {
     r.onnx("MatMulInteger", OpDef::new(matmul_shape, matmul));
     r.onnx("QLinearMatMul", OpDef::new(matmul_shape, matmul));
     r.onnx("Einsum", OpDef::new(einsum_shape, einsum));
+    r.microsoft("FusedMatMul", OpDef::new(fused_matmul_shape, fused_matmul));
+    r.microsoft("GemmFastGelu", OpDef::new(matmul_shape, gemm_fast_gelu));
+    r.microsoft("FusedGemm", OpDef::new(gemm_shape, fused_gemm));
+    r.microsoft(
+        "MatMulIntegerToFloat",
+        OpDef::new(matmul_shape, matmul_to_float),
+    );
+    r.microsoft(
+        "DynamicQuantizeMatMul",
+        OpDef::new(matmul_shape, matmul_to_float),
+    );
 }
 
 fn gemm(c: &CostCtx) -> RuleResult {
@@ -123,6 +144,34 @@ fn matmul(c: &CostCtx) -> RuleResult {
         let mut flops = &(&(&k * 2) - &Count::int(1)) * &outputs;
         if c.node.op_type == "QLinearMatMul" {
             flops = &flops + &(&outputs * 3);
+        }
+        Ok(OpCost {
+            flops,
+            macs,
+            ..Default::default()
+        })
+    })())
+}
+
+/// MatMulIntegerToFloat / DynamicQuantizeMatMul: integer product, rescale, bias, and for the
+/// dynamic one the quantization of A.
+fn matmul_to_float(c: &CostCtx) -> RuleResult {
+    let dynamic = c.node.op_type == "DynamicQuantizeMatMul";
+    let bias = if dynamic { 4 } else { 6 };
+    Ok((|| -> Result<OpCost, Missing> {
+        let (batch, m, k, n) = matmul_dims(c.in_shape(0)?, c.in_shape(1)?)?;
+        let outputs = &(&batch * &m) * &n;
+        let macs = &outputs * &k;
+        let mut flops = &(&(&k * 2) - &Count::int(1)) * &outputs;
+        if k.as_int() == Some(0) {
+            flops = Count::zero();
+        }
+        flops = &flops + &outputs; // to float: one multiply by a_scale·b_scale
+        if c.has_input(bias) {
+            flops = &flops + &outputs;
+        }
+        if dynamic {
+            flops = &flops + &(&c.in_elems(0)? * 5);
         }
         Ok(OpCost {
             flops,
@@ -229,8 +278,18 @@ fn matmul_shape(c: &ShapeCtx) -> ShapeResult {
     } else {
         (0, 1)
     };
-    let mut sa = c.shape(ai)?;
-    let mut sb = c.shape(bi)?;
+    let s = matmul_out(c.shape(ai)?, c.shape(bi)?)?;
+    let out_dt = match op {
+        "MatMulInteger" => dt::INT32,
+        "QLinearMatMul" => c.dtype(7),
+        "MatMulIntegerToFloat" => c.dtype(2),
+        _ => c.dtype(0),
+    };
+    one(Some(s), out_dt, None)
+}
+
+/// The numpy matmul output shape (1-D operands promoted, the added dim dropped).
+fn matmul_out(mut sa: Shape, mut sb: Shape) -> Option<Shape> {
     let (pa, pb) = (sa.len() == 1, sb.len() == 1);
     if pa {
         sa.insert(0, cnt(1));
@@ -250,12 +309,85 @@ fn matmul_shape(c: &ShapeCtx) -> ShapeResult {
     if !pb {
         s.push(sb[sb.len() - 1].clone());
     }
-    let out_dt = match op {
-        "MatMulInteger" => dt::INT32,
-        "QLinearMatMul" => c.dtype(7),
-        _ => c.dtype(0),
+    Some(s)
+}
+
+/// FusedMatMul's operands with transA / transB applied (transBatch* not handled).
+fn fused_operands(
+    attrs: &crate::model::attr::Attrs,
+    a: &Shape,
+    b: &Shape,
+) -> crate::error::Result<Result<(Shape, Shape), Missing>> {
+    let ta = attrs.int_or("transA", 0)? != 0;
+    let tb = attrs.int_or("transB", 0)? != 0;
+    if attrs.int_or("transBatchA", 0)? != 0 || attrs.int_or("transBatchB", 0)? != 0 {
+        return Ok(Err("FusedMatMul with transBatchA/transBatchB is not costed".into()));
+    }
+    let t = |s: &Shape, yes: bool| {
+        let mut s = s.clone();
+        if yes && s.len() >= 2 {
+            let r = s.len();
+            s.swap(r - 1, r - 2);
+        }
+        s
     };
-    one(Some(s), out_dt, None)
+    Ok(Ok((t(a, ta), t(b, tb))))
+}
+
+fn fused_matmul_shape(c: &ShapeCtx) -> ShapeResult {
+    let (a, b) = fused_operands(&c.attrs, &c.shape(0)?, &c.shape(1)?)
+        .ok()?
+        .ok()?;
+    one(Some(matmul_out(a, b)?), c.dtype(0), None)
+}
+
+fn fused_matmul(c: &CostCtx) -> RuleResult {
+    let alpha = c.attrs.float_or("alpha", 1.0)?;
+    let (a, b) = match (c.in_shape(0), c.in_shape(1)) {
+        (Ok(a), Ok(b)) => match fused_operands(&c.attrs, a, b)? {
+            Ok(ab) => ab,
+            Err(why) => return Ok(Err(why)),
+        },
+        (Err(why), _) | (_, Err(why)) => return Ok(Err(why)),
+    };
+    Ok((|| -> Result<OpCost, Missing> {
+        let (batch, m, k, n) = matmul_dims(&a, &b)?;
+        let outputs = &(&batch * &m) * &n;
+        let mut flops = &(&(&k * 2) - &Count::int(1)) * &outputs;
+        if alpha != 1.0 {
+            flops = &flops + &outputs;
+        }
+        Ok(OpCost {
+            flops,
+            macs: &outputs * &k,
+            ..Default::default()
+        })
+    })())
+}
+
+/// GemmFastGelu(X, W, bias?): the product, the bias, FastGelu's 9 per output.
+fn gemm_fast_gelu(c: &CostCtx) -> RuleResult {
+    let base = matmul(c)?;
+    Ok(base.and_then(|mut cost| {
+        let outputs = c.out_elems(0)?;
+        let per = if c.has_input(2) { 10 } else { 9 };
+        cost.flops = &cost.flops + &(&outputs * per);
+        Ok(cost)
+    }))
+}
+
+/// FusedGemm: Gemm, then its activation per output element.
+fn fused_gemm(c: &CostCtx) -> RuleResult {
+    let act = c.attrs.string("activation")?.unwrap_or_default();
+    let Some(per) = super::elementwise::activation_per_element(&act) else {
+        return Ok(Err(format!("FusedGemm activation '{act}' has no cost rule")));
+    };
+    let base = gemm(c)?;
+    Ok(base.and_then(|mut cost| {
+        let outputs = c.out_elems(0)?;
+        cost.flops = &cost.flops + &(&outputs * per);
+        Ok(cost)
+    }))
 }
 
 fn einsum_shape(c: &ShapeCtx) -> ShapeResult {
@@ -351,6 +483,47 @@ mod tests {
         let e = onnx("MatMul", vec![], &[f(&[]), f(&[5, 6])]);
         assert!(e.outs.is_none());
         assert!(e.missing().contains("scalar"));
+    }
+
+    #[test]
+    fn integer_matmuls_to_float() {
+        // A [2,3] int8 × B [3,4] int8: 8 outputs, K = 3
+        let i8 = |s: &[i64]| t(s, dt::INT8);
+        let ins = [i8(&[2, 3]), i8(&[3, 4]), f(&[]), f(&[])];
+        let e = eval(MICROSOFT, "MatMulIntegerToFloat", vec![], &ins, None, 1);
+        assert_eq!((e.shape(), e.dtype()), (vec![2, 4], dt::FLOAT));
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8); // product + rescale
+        assert_eq!(e.macs(), 3 * 8);
+        let ins = [i8(&[2, 3]), i8(&[3, 4]), f(&[]), f(&[]), None, None, f(&[4])];
+        let e = eval(MICROSOFT, "MatMulIntegerToFloat", vec![], &ins, None, 1);
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8 + 8); // + bias
+        // DynamicQuantizeMatMul(A float [2,3], B int8 [3,4], b_scale): + 5 per element of A
+        let ins = [f(&[2, 3]), i8(&[3, 4]), f(&[])];
+        let e = eval(MICROSOFT, "DynamicQuantizeMatMul", vec![], &ins, None, 1);
+        assert_eq!((e.shape(), e.dtype()), (vec![2, 4], dt::FLOAT));
+        assert_eq!(e.flops(), (2 * 3 - 1) * 8 + 8 + 5 * 6);
+    }
+
+    #[test]
+    fn fused_matmuls_table() {
+        // FusedMatMul transB: A [2,3,4] × Bᵀ of [5,4] → [2,3,5]; alpha 0.5 adds one per output
+        let attrs = vec![ai("transB", 1), af("alpha", 0.5)];
+        let e = eval(MICROSOFT, "FusedMatMul", attrs, &[f(&[2, 3, 4]), f(&[5, 4])], None, 1);
+        assert_eq!(e.shape(), [2, 3, 5]);
+        assert_eq!(e.flops(), (2 * 4 - 1) * 30 + 30);
+        // GemmFastGelu X [3,4] × W [4,5] + bias: product + bias + FastGelu 9
+        let ins = [f(&[3, 4]), f(&[4, 5]), f(&[5])];
+        let e = eval(MICROSOFT, "GemmFastGelu", vec![], &ins, None, 1);
+        assert_eq!(e.flops(), (2 * 4 - 1) * 15 + 15 + 9 * 15);
+        // FusedGemm with Relu: Gemm + 1 per output
+        let attrs = vec![astr("activation", crate::ops::elementwise::RELU)];
+        let ins = [f(&[3, 4]), f(&[4, 5]), f(&[5])];
+        let e = eval(MICROSOFT, "FusedGemm", attrs, &ins, None, 1);
+        assert_eq!(e.shape(), [3, 5]);
+        assert_eq!(e.flops(), (2 * 4 - 1) * 15 + 15 + 15);
+        let attrs = vec![astr("activation", "Spline")];
+        let e = eval(MICROSOFT, "FusedGemm", attrs, &ins, None, 1);
+        assert!(e.missing().contains("activation"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ families! {
     control_flow,
     conv,
     elementwise,
+    llm,
     matmul,
     norm,
     pool,
@@ -240,6 +241,10 @@ pub struct OpDef {
     pub control: Control,
     /// Logical parameter elements of packed stored inputs.
     pub params: Option<ParamRule>,
+    /// The least rank of input 0 the op is defined for (0: any). A node below it is
+    /// uncostable, and tract never sees the model (its analysis can abort the process on such
+    /// a node: a rank-1 BatchNormalization kills it with a signal).
+    pub min_rank: usize,
 }
 
 impl OpDef {
@@ -250,6 +255,7 @@ impl OpDef {
             cost: Some(cost),
             control: Control::None,
             params: None,
+            min_rank: 0,
         }
     }
     /// An op with a cost rule only (shapes from tract or declarations).
@@ -259,6 +265,7 @@ impl OpDef {
             cost: Some(cost),
             control: Control::None,
             params: None,
+            min_rank: 0,
         }
     }
     /// An op with a shape rule only (no cost rule: it goes to `unknown`).
@@ -268,6 +275,7 @@ impl OpDef {
             cost: None,
             control: Control::None,
             params: None,
+            min_rank: 0,
         }
     }
     /// An op known only for its control inputs (costed elsewhere, e.g. If/Loop/Scan).
@@ -277,11 +285,17 @@ impl OpDef {
             cost: None,
             control: Control::None,
             params: None,
+            min_rank: 0,
         }
     }
     /// The same op with control-data input slots.
     pub const fn control(mut self, control: Control) -> Self {
         self.control = control;
+        self
+    }
+    /// The same op, defined from input rank `rank` on (see [`OpDef::min_rank`]).
+    pub const fn min_rank(mut self, rank: usize) -> Self {
+        self.min_rank = rank;
         self
     }
     /// The same op with a rule for the logical parameter elements of its stored inputs.
@@ -345,6 +359,38 @@ pub fn registry() -> &'static Registry {
 /// The cost rule for an op, by domain and type.
 pub fn lookup(domain: &str, op_type: &str) -> Option<Rule> {
     registry().get(domain, op_type).and_then(|d| d.cost)
+}
+
+/// Why `node` is outside what its op is defined for, from what is known of its inputs (today:
+/// the rank of input 0 against [`OpDef::min_rank`]); `None` when nothing is known against it.
+pub fn rank_problem(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String> {
+    let def = registry().get(&node.domain, &node.op_type)?;
+    let rank = inputs.first().copied().flatten()?.shape.as_ref()?.len();
+    (rank < def.min_rank).then(|| {
+        format!(
+            "input 0 has rank {rank}; {} is defined from rank {} on",
+            node.op_type, def.min_rank
+        )
+    })
+}
+
+/// The cost of a node by its op's rule: `None` when the op has no cost rule; an uncostable
+/// result when the node is outside what the op is defined for ([`rank_problem`]).
+pub fn cost(c: &CostCtx) -> Option<RuleResult> {
+    let rule = registry().get(&c.node.domain, &c.node.op_type)?.cost?;
+    if let Some(why) = rank_problem(c.node, &c.inputs) {
+        return Some(Ok(Err(why)));
+    }
+    Some(rule(c))
+}
+
+/// The first node tract must not analyse (see [`OpDef::min_rank`]), with the reason.
+pub fn tract_screen<'a>(
+    nodes: impl IntoIterator<Item = (&'a Node, Vec<Option<&'a TensorFacts>>)>,
+) -> Option<String> {
+    nodes.into_iter().find_map(|(n, inputs)| {
+        rank_problem(n, &inputs).map(|why| format!("node '{}' ({}): {why}", n.name, n.op_type))
+    })
 }
 
 /// Output facts of `node` by its own shape rule; `None` when it has none or cannot decide.

@@ -20,12 +20,13 @@ use crate::model::shapes::TensorFacts;
 use crate::sym::Count;
 
 pub fn register(r: &mut Registry) {
-    r.onnx("MaxPool", OpDef::new(pool_shape, pool));
-    r.onnx("AveragePool", OpDef::new(pool_shape, pool));
-    r.onnx("LpPool", OpDef::new(pool_shape, pool));
-    r.onnx("GlobalAveragePool", OpDef::new(global_pool_shape, global_pool));
-    r.onnx("GlobalMaxPool", OpDef::new(global_pool_shape, global_pool));
-    r.onnx("GlobalLpPool", OpDef::new(global_pool_shape, global_pool));
+    r.onnx("MaxPool", OpDef::new(pool_shape, pool).min_rank(3));
+    r.onnx("AveragePool", OpDef::new(pool_shape, pool).min_rank(3));
+    r.onnx("LpPool", OpDef::new(pool_shape, pool).min_rank(3));
+    let global = OpDef::new(global_pool_shape, global_pool).min_rank(3);
+    r.onnx("GlobalAveragePool", global);
+    r.onnx("GlobalMaxPool", global);
+    r.onnx("GlobalLpPool", global);
     r.microsoft(
         "QLinearGlobalAveragePool",
         OpDef::new(global_pool_shape, global_pool),

@@ -5,7 +5,8 @@
 //! Flatten, Transpose, Squeeze/Unsqueeze (attribute or input axes), Concat, Shape
 //! (start/end), Size, Gather, Cast/CastLike, Constant, ConstantOfShape, Expand, Tile, Slice
 //! (clamped starts/ends, negative steps), Split (attribute, input or equal parts), Pad, Range
-//! (⌈(limit − start) / delta⌉), Identity, Dropout.
+//! (⌈(limit − start) / delta⌉), Identity, Dropout, TensorScatter (opset 24: the KV-cache
+//! update keeps the cache's shape).
 //! Control inputs: shapes, axes, indices, repeats, pads and the like — slot 1 on for Reshape,
 //! Expand, Tile, Gather*, (Un)Squeeze, OneHot, Split, Compress, Trilu, Slice, Pad; slot 1 of the
 //! Scatter ops; every input of ConstantOfShape, Range, EyeLike, Shape and Size.
@@ -79,6 +80,10 @@ pub fn register(r: &mut Registry) {
     r.onnx("RandomUniformLike", OpDef::cost(zero));
     r.onnx("Multinomial", OpDef::cost(zero));
     r.onnx("Bernoulli", OpDef::cost(zero));
+    r.onnx(
+        "TensorScatter",
+        OpDef::new(same_shape, zero).control(Control::Slots(&[2])),
+    );
 }
 
 /// No arithmetic.
@@ -525,6 +530,9 @@ mod tests {
         // Split into 3 equal outputs along axis 2 of [2,3,6]
         let e = eval(ONNX, "Split", vec![ai("axis", 2)], &[f(&[2, 3, 6])], None, 3);
         assert_eq!((e.shape_of(0), e.shape_of(2)), (vec![2, 3, 2], vec![2, 3, 2]));
+        // TensorScatter: the KV cache [1,2,8,16] takes a [1,2,1,16] update in place
+        let e = onnx("TensorScatter", vec![], &[f(&[1, 2, 8, 16]), f(&[1, 2, 1, 16])]);
+        assert_eq!((e.shape(), e.flops()), (vec![1, 2, 8, 16], 0));
         let e = onnx("Cast", vec![ai("to", dt::FLOAT16 as i64)], &[x]);
         assert_eq!(e.dtype(), dt::FLOAT16);
     }

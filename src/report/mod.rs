@@ -7,6 +7,7 @@
 
 pub mod graph;
 pub mod json;
+pub mod llm;
 pub mod tabular;
 
 use crate::analysis::Profile;

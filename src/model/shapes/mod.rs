@@ -1,8 +1,11 @@
-//! Tensor shapes, element types and small values for every tensor of a graph. The main source is
-//! tract's inference (run on a copy of the model in which large weights are presented as typed
-//! inputs, so no weight is copied and missing external data does not matter); where tract cannot
-//! type a node, the op registry's own shape rules (`ops::infer_shape`) fill in; what neither
-//! knows stays unknown, and the node's cost goes to `unknown` with the reason.
+//! Tensor shapes, element types and small values for every tensor of a graph. The op
+//! registry's own shape rules (`ops::infer_shape`) type the common ops; where they leave a node
+//! untyped, tract's inference runs (on a copy of the model in which large weights are presented
+//! as typed inputs, so no weight is copied and missing external data does not matter) and its
+//! shapes take precedence; what neither knows stays unknown, and the node's cost goes to
+//! `unknown` with the reason. Tract's analysis of a large graph costs far more than the own
+//! rules (allocations per node, a copy of the model), so it is skipped when the own rules type
+//! every node, unless `tract_everywhere` asks for it.
 
 use std::collections::HashMap;
 
@@ -25,6 +28,9 @@ pub struct ShapeInfo {
     pub facts: Vec<TensorFacts>,
     /// Nodes whose output shapes came from tract (the rest from own rules or declarations).
     pub from_tract: usize,
+    /// Every output of every node got its shape from tract or an own rule (not from a
+    /// declaration, not unknown).
+    pub typed_all: bool,
     pub notes: Vec<String>,
 }
 
@@ -33,7 +39,11 @@ pub struct ShapeInfo {
 pub struct ShapeOptions {
     pub inputs: HashMap<String, Vec<i64>>,
     pub dims: HashMap<String, i64>,
+    /// Tract may be used where own rules leave a node untyped.
     pub use_tract: bool,
+    /// With `use_tract`: run tract's analysis even when the own rules type every node, and let
+    /// its shapes take precedence everywhere (the agreement tests compare the two).
+    pub tract_everywhere: bool,
 }
 
 /// Infers the facts of the model's main graph.
@@ -54,6 +64,22 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> ShapeInfo {
         }
     }
     let mut notes = vec![];
+    if opts.use_tract {
+        let own = infer_graph(g, seeds.clone(), &HashMap::new(), model.opset(), &opts.dims);
+        if own.typed_all && !opts.tract_everywhere {
+            return own;
+        }
+        // Nodes outside what their op is defined for can abort the process inside tract's
+        // analysis (no unwinding to catch): screened with the own rules' facts first.
+        if let Some(why) = tract_screen(g, &own.facts) {
+            let mut own = own;
+            own.notes.insert(
+                0,
+                format!("tract's analysis skipped: {why}; own shape rules used"),
+            );
+            return own;
+        }
+    }
     let tract = if opts.use_tract {
         match crate::model::shapes::tract_facts(model, &seeds) {
             Ok(m) => m,
@@ -72,6 +98,14 @@ pub fn infer(model: &Model, opts: &ShapeOptions) -> ShapeInfo {
     info
 }
 
+/// The first node of `g` that tract must not see (see `ops::OpDef::min_rank`), from `facts`.
+pub fn tract_screen(g: &Graph, facts: &[TensorFacts]) -> Option<String> {
+    crate::ops::tract_screen(g.nodes.iter().map(|n| {
+        let inputs = n.inputs.iter().map(|t| t.map(|t| &facts[t])).collect();
+        (n, inputs)
+    }))
+}
+
 /// Infers the facts of a graph from seeded facts (inputs, outer scope) and tract's shapes.
 pub fn infer_graph(
     g: &Graph,
@@ -88,6 +122,7 @@ pub fn infer_graph(
         }
     }
     let mut from_tract = 0;
+    let mut typed_all = true;
     for &n in &g.order {
         let node = &g.nodes[n];
         let outs: Vec<_> = node.outputs.iter().flatten().copied().collect();
@@ -111,6 +146,7 @@ pub fn infer_graph(
                     f.shape = Some(s.iter().map(|d| d.bind(dims)).collect());
                 } else {
                     all_tract = false;
+                    typed_all &= mine.shape.is_some();
                     f.shape = mine.shape.or_else(|| {
                         t.declared
                             .as_ref()
@@ -126,6 +162,7 @@ pub fn infer_graph(
     ShapeInfo {
         facts,
         from_tract,
+        typed_all,
         notes: vec![],
     }
 }

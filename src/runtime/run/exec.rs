@@ -95,6 +95,24 @@ pub fn build(
     inputs: &[Prepared],
     int4: crate::runtime::lower::Int4,
 ) -> Result<Plan> {
+    // A node outside what its op is defined for can abort the process inside tract (no
+    // unwinding to catch): screened on the own rules' shapes at the inputs' actual sizes.
+    let shapes = crate::model::shapes::ShapeOptions {
+        inputs: inputs
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.tensor.shape().iter().map(|&d| d as i64).collect(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let own = crate::model::shapes::infer(model, &shapes);
+    if let Some(why) = crate::model::shapes::tract_screen(&model.graph, &own.facts) {
+        return Err(run_err(path, why));
+    }
     guarded(path, || {
         let (mut m, lowered) = crate::runtime::lower::tract_model_for_path(path, int4)?;
         let sources: Vec<String> = m

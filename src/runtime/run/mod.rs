@@ -19,6 +19,7 @@ pub mod exec;
 pub mod inputs;
 pub mod outputs;
 pub mod post;
+pub mod regions;
 pub mod render;
 pub mod report;
 
@@ -214,6 +215,7 @@ pub fn run(a: &RunOptions) -> Result<RunOutput> {
                 .collect(),
             dims: a.dims.clone(),
             use_tract: true,
+            tract_everywhere: false,
         };
         let mut p = profile_model(
             &model,

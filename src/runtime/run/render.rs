@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::Cell;
 use serde_json::Value;
 
-use super::report::{pct, ProfileReport, RunReport};
+use super::report::{pct, ProfileReport, RegionRollup, RegionTime, RunReport};
 use super::RunOutput;
 use crate::report::{human_f, Format, Render};
 use crate::util::text::{new_table, right};
@@ -155,9 +155,21 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
             if e > 0.0 { p.total_ms / e } else { f64::NAN }
         );
     }
+    match p.peak_gflops {
+        Some(g) => {
+            let _ = writeln!(
+                s,
+                "Peak: {g:.2} GFLOP/s ({}); every rate below is checked against it",
+                p.peak_source
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Peak: {}", p.peak_source);
+        }
+    }
     let est = p.estimate_ms.is_some();
     let mut header = vec![
-        "node", "op_type", "time_ms", "time_pct", "flops", "macs", "GFLOP/s",
+        "node", "op_type", "time_ms", "time_pct", "flops", "macs", "GFLOP/s", "region",
     ];
     if est {
         header.push("estimate_ms");
@@ -193,6 +205,7 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
                         .map(|g| format!("{g:.2}"))
                         .unwrap_or_else(|| "-".into()),
                 ),
+                Cell::new(region_label(p, n.region)),
                 Cell::new(if ops.is_empty() {
                     "- (folded away)".to_string()
                 } else {
@@ -218,6 +231,7 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
                 right("-"),
                 right("-"),
                 right("-"),
+                Cell::new(""),
                 Cell::new(ops.join(", ")),
             ],
             None,
@@ -232,11 +246,13 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
             right("-"),
             right("-"),
             right("-"),
+            Cell::new(""),
             Cell::new("plan bookkeeping"),
         ],
         None,
     ));
     let _ = writeln!(s, "{t}");
+    render_regions(s, p);
     if p.by_stage.len() > 1 {
         let _ = writeln!(s, "\nBy stage");
         let mut t = new_table(&["stage", "nodes", "time_ms", "time_pct", "flops", "GFLOP/s"]);
@@ -255,6 +271,20 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
             ]);
         }
         let _ = writeln!(s, "{t}");
+    }
+    if !p.by_op.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nBy kind of region (grouped and dense convs apart; bytes: Σ nodes' memory access)"
+        );
+        let _ = writeln!(s, "{}", rollup_table(&p.by_op, "kind"));
+    }
+    if p.by_stage.len() > 1 && !p.by_stage_kind.is_empty() {
+        let _ = writeln!(s, "\nBy stage and kind of region");
+        let _ = writeln!(s, "{}", rollup_table(&p.by_stage_kind, "stage / kind"));
+    }
+    for w in &p.above_peak {
+        let _ = writeln!(s, "warning: {w}");
     }
     let k = p.top_by_time.len().max(p.top_by_flops.len());
     if k == 0 {
@@ -290,7 +320,93 @@ fn render_profile(s: &mut String, p: &ProfileReport) {
     let _ = writeln!(
         s,
         "Times are tract's optimized nodes attributed to the ONNX node whose name prefixes theirs; \
-         a fused kernel (Conv+BatchNorm+Add+Relu) is named after one node of the chain and \
-         counts there."
+         a fused kernel (Conv+BatchNorm+Add+Relu) is named after one node of the chain, so its \
+         time and FLOPs are reported for the region (rN) and a fused node has no rate of its own."
     );
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map(|g| format!("{g:.2}")).unwrap_or_else(|| "-".into())
+}
+
+fn bpf(v: Option<f64>) -> String {
+    v.map(|b| format!("{b:.3}")).unwrap_or_else(|| "-".into())
+}
+
+/// `rN` for a node in a region of several nodes; empty when it ran alone or in none.
+fn region_label(p: &ProfileReport, region: Option<usize>) -> String {
+    match region {
+        Some(r) if p.regions.get(r).is_some_and(|x| x.nodes.len() > 1) => format!("r{r}"),
+        _ => String::new(),
+    }
+}
+
+/// The regions of several ONNX nodes (fused kernels); single-node regions are the node rows.
+fn render_regions(s: &mut String, p: &ProfileReport) {
+    let fused: Vec<(usize, &RegionTime)> = p
+        .regions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.nodes.len() > 1)
+        .collect();
+    if fused.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nFused regions ({} of {} regions: ONNX nodes tract ran as one kernel)",
+        fused.len(),
+        p.regions.len()
+    );
+    let mut t = new_table(&[
+        "region",
+        "nodes",
+        "kind",
+        "time_ms",
+        "time_pct",
+        "flops",
+        "GFLOP/s",
+        "bytes/FLOP",
+        "tract ops",
+    ]);
+    for (i, r) in fused {
+        t.add_row(vec![
+            Cell::new(format!("r{i}")),
+            Cell::new(r.nodes.join("\n")),
+            Cell::new(&r.kind),
+            right(ms(r.time_ms)),
+            right(format!("{:.2}%", r.time_pct)),
+            right(json_human(&r.flops)),
+            right(rate(r.gflops)),
+            right(bpf(r.bytes_per_flop)),
+            Cell::new(r.tract_ops.join(", ")),
+        ]);
+    }
+    let _ = writeln!(s, "{t}");
+}
+
+fn rollup_table(rows: &[RegionRollup], first: &str) -> comfy_table::Table {
+    let mut t = new_table(&[
+        first,
+        "regions",
+        "nodes",
+        "time_ms",
+        "time_pct",
+        "flops",
+        "GFLOP/s",
+        "bytes/FLOP",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            Cell::new(&r.key),
+            right(r.regions),
+            right(r.nodes),
+            right(ms(r.time_ms)),
+            right(format!("{:.2}%", r.time_pct)),
+            right(json_human(&r.flops)),
+            right(rate(r.gflops_per_s)),
+            right(bpf(r.bytes_per_flop)),
+        ]);
+    }
+    t
 }
