@@ -177,8 +177,8 @@ def test_not_onnx_raises(tmp_path):
 
 def test_bad_dims_raise_the_commands_message():
     with pytest.raises(onnxscope.OnnxscopeError) as e:
-        onnxscope.profile(TINY, dims={"N": 0})
-    assert str(e.value) == "bad argument --dim: N=0: dims must be positive"
+        onnxscope.profile(TINY, dims={"N": -1})
+    assert str(e.value) == "bad argument --dim: N=-1: dims must be zero or positive"
     with pytest.raises(onnxscope.OnnxscopeError, match="is not SYM=VALUE"):
         onnxscope.profile(TINY, dims=["N"])
 
