@@ -10,6 +10,10 @@ pub mod dice;
 pub mod llm;
 pub mod nms;
 pub mod profile;
+/// The Python extension module `onnxscope._onnxscope` (feature `python`): a front end beside
+/// `main`, in process.
+#[cfg(feature = "python")]
+pub mod python;
 pub mod run;
 pub mod synth;
 

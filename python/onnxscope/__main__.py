@@ -1,0 +1,5 @@
+"""``python -m onnxscope``: the ``onnxscope`` command."""
+
+from ._cli import main
+
+main()
