@@ -323,7 +323,7 @@ mod calls {
     use std::path::Path;
 
     use ndarray::ArrayViewD;
-    use tract_onnx::prelude::{DatumType, Tensor};
+    use tract_onnx::prelude::DatumType;
 
     use crate::cli::dice::DiceArgs;
     use crate::cli::nms::NmsArgs;
@@ -354,22 +354,6 @@ mod calls {
         crate::post::dice(pred, target, &args.options())
     }
 
-    fn to_tensor(a: NpyArray) -> Tensor {
-        match a {
-            NpyArray::F32(a) => a.into(),
-            NpyArray::F64(a) => a.into(),
-            NpyArray::I8(a) => a.into(),
-            NpyArray::I16(a) => a.into(),
-            NpyArray::I32(a) => a.into(),
-            NpyArray::I64(a) => a.into(),
-            NpyArray::U8(a) => a.into(),
-            NpyArray::U16(a) => a.into(),
-            NpyArray::U32(a) => a.into(),
-            NpyArray::U64(a) => a.into(),
-            NpyArray::Bool(a) => a.into(),
-        }
-    }
-
     /// One given array checked against the input's declaration, as `run --input` checks a file.
     fn prepare(spec: &inputs::InputSpec, a: NpyArray, b: &mut Bindings) -> Result<Prepared> {
         let dtype = a.dtype();
@@ -378,7 +362,7 @@ mod calls {
         let tensor =
             if spec.dtype == dt::FLOAT16 && matches!(a, NpyArray::F32(_) | NpyArray::F64(_)) {
                 note = Some(format!("{dtype} rounded to float16"));
-                to_tensor(a)
+                crate::runtime::run::inputs::npy_to_tensor(a)
                     .cast_to_dt(DatumType::F16)
                     .map_err(|e| Error::usage("inputs", format!("{}: {e}", spec.name)))?
                     .into_owned()
@@ -395,7 +379,7 @@ mod calls {
                         ),
                     ));
                 }
-                to_tensor(a)
+                crate::runtime::run::inputs::npy_to_tensor(a)
             };
         b.check(spec, tensor.shape(), &what)?;
         Ok(Prepared {

@@ -309,7 +309,8 @@ pub fn datum_type(onnx: i32) -> Option<DatumType> {
     })
 }
 
-fn npy_to_tensor(a: NpyArray) -> Tensor {
+/// A `.npy` array as a tract tensor of the same element type.
+pub fn npy_to_tensor(a: NpyArray) -> Tensor {
     match a {
         NpyArray::F32(a) => a.into(),
         NpyArray::F64(a) => a.into(),
