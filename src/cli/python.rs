@@ -455,22 +455,7 @@ mod calls {
         let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
         let plan = exec::build(path, &model, &prepared, Default::default())?;
         let (tensors, _ms) = exec::run(path, &plan, &prepared)?;
-        let out_names: Vec<String> = model
-            .graph
-            .outputs
-            .iter()
-            .map(|t| model.graph.tensors[*t].name.clone())
-            .collect();
-        if out_names.len() != tensors.len() {
-            return Err(Error::Run {
-                path: path.display().to_string(),
-                reason: format!(
-                    "tract returned {} outputs, the model declares {}",
-                    tensors.len(),
-                    out_names.len()
-                ),
-            });
-        }
+        let out_names = outputs::names(path, &model, tensors.len())?;
         out_names
             .into_iter()
             .zip(&tensors)

@@ -174,22 +174,7 @@ pub fn run(a: &RunOptions) -> Result<RunOutput> {
     let plan = exec::build(&a.model, &model, &prepared, a.int4)?;
     let (tensors, first_ms) = exec::run(&a.model, &plan, &prepared)?;
 
-    let out_names: Vec<String> = model
-        .graph
-        .outputs
-        .iter()
-        .map(|t| model.graph.tensors[*t].name.clone())
-        .collect();
-    if out_names.len() != tensors.len() {
-        return Err(Error::Run {
-            path: a.model.display().to_string(),
-            reason: format!(
-                "tract returned {} outputs, the model declares {}",
-                tensors.len(),
-                out_names.len()
-            ),
-        });
-    }
+    let out_names = outputs::names(&a.model, &model, tensors.len())?;
     let mut arrays: Vec<(String, NpyArray)> = vec![];
     let mut notes: Vec<Option<String>> = vec![];
     for (name, t) in out_names.iter().zip(&tensors) {

@@ -13,6 +13,27 @@ use tract_onnx::prelude::*;
 use crate::error::{Error, Result};
 use crate::post::npyio::NpyArray;
 
+/// The model's declared output names, in order, checked against the `count` tensors tract
+/// returned for it.
+pub fn names(path: &Path, model: &crate::model::Model, count: usize) -> Result<Vec<String>> {
+    let names: Vec<String> = model
+        .graph
+        .outputs
+        .iter()
+        .map(|t| model.graph.tensors[*t].name.clone())
+        .collect();
+    if names.len() != count {
+        return Err(Error::Run {
+            path: path.display().to_string(),
+            reason: format!(
+                "tract returned {count} outputs, the model declares {}",
+                names.len()
+            ),
+        });
+    }
+    Ok(names)
+}
+
 /// An output tensor as an array (float16 widened to float32, tract's symbolic dims to int64).
 pub fn to_array(name: &str, t: &Tensor) -> Result<(NpyArray, Option<String>)> {
     let bad = |e: anyhow::Error| Error::Run {
