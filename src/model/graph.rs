@@ -139,6 +139,9 @@ fn dims_of(
     let mut out = Vec::with_capacity(shape.dim.len());
     for (axis, d) in shape.dim.iter().enumerate() {
         let c = match &d.value {
+            // Paddle exports declare a dynamic dim as -1: an anonymous symbol named after the
+            // tensor and axis, like an unnamed dim (the loader warns about it).
+            Some(DV::DimValue(-1)) => Count::sym(&anonymous_dim(&vi.name, axis)),
             Some(DV::DimValue(v)) if *v < 0 || (reject_zero && *v == 0) => {
                 return Err(Error::invalid(
                     Location {
@@ -153,11 +156,17 @@ fn dims_of(
             }
             Some(DV::DimValue(v)) => Count::int(*v as i128),
             Some(DV::DimParam(p)) if !p.is_empty() => Count::sym(&sanitize_symbol(p)),
-            _ => Count::sym(&format!("{}_d{axis}", sanitize_symbol(&vi.name))),
+            _ => Count::sym(&anonymous_dim(&vi.name, axis)),
         };
         out.push(c);
     }
     Ok((t.elem_type, Some(out)))
+}
+
+/// The symbol of a dim a declaration leaves unnamed (no value, an empty name, or `-1`):
+/// `<tensor>_d<axis>`, so every occurrence of the same position is the same symbol.
+pub fn anonymous_dim(tensor: &str, axis: usize) -> String {
+    format!("{}_d{axis}", sanitize_symbol(tensor))
 }
 
 /// A stored tensor's element count must fit 64 bits (every later product over its dims relies on
@@ -437,10 +446,27 @@ impl Graph {
             implicit.sort();
             implicit.dedup();
             for name in implicit {
-                if let Some(&t) = graph.by_name.get(&name) {
-                    graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));
-                    graph.nodes[index].implicit_inputs.push(t);
-                }
+                // A name from further out that only a nested subgraph reads passes through
+                // this scope as an outer-scope tensor too, so each level sees its facts.
+                let t = match graph.by_name.get(&name) {
+                    Some(&t) => t,
+                    None if outer.contains(&name) => add(
+                        &mut graph,
+                        Tensor {
+                            name: name.clone(),
+                            kind: TensorKind::OuterScope,
+                            dtype: 0,
+                            declared: None,
+                            stored: None,
+                            producer: None,
+                            consumers: vec![],
+                            is_graph_output: false,
+                        },
+                    ),
+                    None => continue,
+                };
+                graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));
+                graph.nodes[index].implicit_inputs.push(t);
             }
             graph.nodes[index].subgraphs = subs;
         }
