@@ -142,7 +142,7 @@ fn infer_bound(model: &Model, opts: &ShapeOptions, dims: &HashMap<String, i64>) 
         }
         // Nodes outside what their op is defined for can abort the process inside tract's
         // analysis (no unwinding to catch): screened with the own rules' facts first.
-        if let Some(why) = tract_screen(g, &own.facts) {
+        if let Some(why) = tract_screen(g, &own.facts, model.opset()) {
             let mut own = own;
             own.notes.insert(
                 0,
@@ -340,12 +340,28 @@ fn control_flow_facts(
     }
 }
 
-/// The first node of `g` that tract must not see (see `ops::OpDef::min_rank`), from `facts`.
-pub fn tract_screen(g: &Graph, facts: &[TensorFacts]) -> Option<String> {
-    crate::ops::tract_screen(g.nodes.iter().map(|n| {
-        let inputs = n.inputs.iter().map(|t| t.map(|t| &facts[t])).collect();
+/// The first node of `g` or of its subgraphs (typed with the outer scope visible) that tract
+/// must not see (`ops::tract_screen`), from `facts`.
+pub fn tract_screen(g: &Graph, facts: &[TensorFacts], opset: i64) -> Option<String> {
+    let here = crate::ops::tract_screen(g.nodes.iter().map(|n| {
+        let inputs = n
+            .inputs
+            .iter()
+            .map(|t| t.and_then(|t| facts.get(t)))
+            .collect();
         (n, inputs)
-    }))
+    }));
+    if here.is_some() {
+        return here;
+    }
+    let dims = HashMap::new();
+    g.nodes.iter().find_map(|n| {
+        n.subgraphs.iter().find_map(|(_, sg)| {
+            let seeds = seed_subgraph(sg, g, facts, &[], &dims);
+            let info = infer_graph(sg, seeds, &HashMap::new(), opset, &dims);
+            tract_screen(sg, &info.facts, opset)
+        })
+    })
 }
 
 /// Infers the facts of a graph from seeded facts (inputs, outer scope) and tract's shapes.
@@ -592,6 +608,8 @@ pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
+        // one line: a panic message can carry an error's whole backtrace
+        let msg = msg.lines().next().unwrap_or_default().trim_end();
         format!("tract panicked: {msg}")
     })
 }
