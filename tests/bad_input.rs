@@ -363,10 +363,10 @@ fn hostile(
     inputs.extend(consts.iter().map(|(n, _)| *n));
     let outs: Vec<String> = (0..n_out).map(|k| format!("y{k}")).collect();
     let out_refs: Vec<&str> = outs.iter().map(String::as_str).collect();
-    let mut foo = node("Foo", "foo", &["x"], &["z"], vec![]);
-    foo.domain = "org.example".into();
+    let mut custom = node("Custom", "custom", &["x"], &["z"], vec![]);
+    custom.domain = "org.example".into();
     let mut m = model(
-        vec![node(op, "hostile", &inputs, &out_refs, attrs), foo],
+        vec![node(op, "hostile", &inputs, &out_refs, attrs), custom],
         vec![fvi("x", shape)],
         out_refs
             .iter()

@@ -50,7 +50,7 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
         | "ArgMax" | "ArgMin" | "TopK" | "ScatterElements" | "Compress" | "LayerNormalization"
         | "QuantizeLinear" | "DequantizeLinear" => {
             if let (Some(a), Some(r)) = (int("axis"), rank) {
-                if !axis_ok(a, r, 0) && !(op == "Compress" && r == 0) {
+                if !(axis_ok(a, r, 0) || (op == "Compress" && r == 0)) {
                     return bad_axis("axis", a, r);
                 }
             }
@@ -116,7 +116,7 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
         }
         "Conv" | "ConvInteger" | "QLinearConv" | "ConvTranspose" | "MaxPool" | "AveragePool"
         | "LpPool" => {
-            let Some(r) = rank else { return None };
+            let r = rank?;
             let spatial = (r - 2).max(0) as usize;
             let pool = op.ends_with("Pool");
             if pool && ints("kernel_shape").is_none() {
