@@ -228,3 +228,83 @@ fn if_branches_read_the_outer_scope() {
         );
     }
 }
+
+/// A Loop body that reads an outer initializer by name: typed with it visible, and the Loop's
+/// outputs typed from the body (carried value: its shape; scan output: the trip count in front),
+/// so the nodes after the Loop are costed too — with tract and with the own rules alone.
+#[test]
+fn loop_body_reads_the_outer_scope_and_types_the_loop_outputs() {
+    use onnxscope::model::proto::{attribute_type, AttributeProto, GraphProto};
+    let body = GraphProto {
+        name: "body".into(),
+        node: vec![
+            node("Identity", "keep", &["cond_in"], &["cond_out"], vec![]),
+            // `scale` [3] is a main-graph initializer the body reads by name
+            node("Mul", "mul", &["v", "scale"], &["v_out"], vec![]),
+            node("Identity", "emit", &["v_out"], &["scan_out"], vec![]),
+        ],
+        input: vec![
+            vi("i", dt::INT64, &[]),
+            vi("cond_in", dt::BOOL, &[]),
+            fvi("v", &[2, 3]),
+        ],
+        output: vec![
+            vi("cond_out", dt::BOOL, &[]),
+            vi("v_out", dt::FLOAT, &[]),
+            vi("scan_out", dt::FLOAT, &[]),
+        ],
+        ..Default::default()
+    };
+    // the body's data outputs declare no shape: theirs must come from the body's rules
+    let mut body = body;
+    for o in &mut body.output[1..] {
+        if let Some(onnxscope::model::proto::type_proto::Value::TensorType(t)) =
+            o.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            t.shape = None;
+        }
+    }
+    let lp = node(
+        "Loop",
+        "loop",
+        &["trips", "go", "x"],
+        &["v_final", "stacked"],
+        vec![AttributeProto {
+            name: "body".into(),
+            r#type: attribute_type::GRAPH,
+            g: Some(body),
+            ..Default::default()
+        }],
+    );
+    let mut trips = ints_tensor("trips", &[4]);
+    trips.dims = vec![];
+    let mut go = ints_tensor("go", &[1]);
+    go.data_type = dt::BOOL;
+    go.dims = vec![];
+    let m = model(
+        vec![
+            lp,
+            node("Relu", "after_stacked", &["stacked"], &["y1"], vec![]),
+            node("Relu", "after_final", &["v_final"], &["y2"], vec![]),
+        ],
+        vec![fvi("x", &[2, 3])],
+        vec![
+            vi("y1", dt::FLOAT, &[D::S("a"), D::S("b"), D::S("c")]),
+            vi("y2", dt::FLOAT, &[D::S("d"), D::S("e")]),
+        ],
+        vec![trips, go, weight("scale", &[3])],
+    );
+    let (_d, path) = write_model(&m, "loop_outer.onnx");
+    // body: Mul [2, 3] by [3] = 6 FLOPs, ×4 trips = 24; Relu on the stacked scan output
+    // [4, 2, 3] = 24; Relu on the final carried value [2, 3] = 6
+    let expected = 6 * 4 + 4 * 2 * 3 + 2 * 3;
+    for extra in [&[][..], &["--no-tract"][..]] {
+        let p = profile_json(path.to_str().unwrap(), extra);
+        assert!(
+            p["unknown"].as_array().unwrap().is_empty(),
+            "{}",
+            p["unknown"]
+        );
+        assert_eq!(p["totals"]["flops"], expected, "{extra:?}");
+    }
+}
