@@ -110,16 +110,43 @@ fn wrong_attribute_type() {
     );
 }
 
+/// A dim of 0 is legal ONNX (an empty tensor): the model loads and its counts are 0.
 #[test]
-fn zero_dim() {
+fn zero_dim_is_an_empty_tensor() {
     let m = model(
-        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![
+            node("Relu", "r", &["x"], &["h"], vec![]),
+            node("Reshape", "flat", &["h", "shape"], &["y"], vec![]),
+        ],
         vec![fvi("x", &[1, 0, 8])],
-        vec![fvi("y", &[1, 0, 8])],
-        vec![],
+        vec![fvi("y", &[0])],
+        vec![ints_tensor("shape", &[-1])],
     );
     let (_d, p) = write_model(&m, "zero.onnx");
-    fails_with(&p, &[], &["graph input 'x'", "dim 0"]);
+    for extra in [&[][..], &["--no-tract"][..]] {
+        let out = onnxscope()
+            .arg("profile")
+            .arg(&p)
+            .args(extra)
+            .args(["--format", "json"])
+            .assert()
+            .code(0);
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        // Relu: 1·0·8 = 0 elements; Reshape 0
+        assert_eq!(v["totals"]["flops"], 0);
+        assert!(
+            v["unknown"].as_array().unwrap().is_empty(),
+            "{}",
+            v["unknown"]
+        );
+    }
+    let out = onnxscope().arg("run").arg(&p).arg("--random").assert();
+    let code = out.get_output().status.code();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        matches!(code, Some(0) | Some(2)) && !err.contains("panicked"),
+        "{code:?} {err}"
+    );
 }
 
 #[test]

@@ -122,12 +122,7 @@ impl Graph {
     }
 }
 
-fn dims_of(
-    vi: &ValueInfoProto,
-    file: &Path,
-    what: &str,
-    reject_zero: bool,
-) -> Result<(i32, Option<Shape>)> {
+fn dims_of(vi: &ValueInfoProto, file: &Path, what: &str) -> Result<(i32, Option<Shape>)> {
     use proto::tensor_shape_proto::dimension::Value as DV;
     use proto::type_proto::Value as TV;
     let Some(TV::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
@@ -142,14 +137,15 @@ fn dims_of(
             // Paddle exports declare a dynamic dim as -1: an anonymous symbol named after the
             // tensor and axis, like an unnamed dim (the loader warns about it).
             Some(DV::DimValue(-1)) => Count::sym(&anonymous_dim(&vi.name, axis)),
-            Some(DV::DimValue(v)) if *v < 0 || (reject_zero && *v == 0) => {
+            // 0 is legal (an empty tensor): its counts are 0
+            Some(DV::DimValue(v)) if *v < 0 => {
                 return Err(Error::invalid(
                     Location {
                         file: file.to_path_buf(),
                         ..Default::default()
                     },
                     format!(
-                        "{what} '{}' has dim {v} on axis {axis}: dims must be positive",
+                        "{what} '{}' has dim {v} on axis {axis}: dims must be 0 or more (-1: dynamic)",
                         vi.name
                     ),
                 ));
@@ -294,7 +290,7 @@ impl Graph {
                     continue;
                 }
             }
-            let (dtype, declared) = dims_of(vi, file, "graph input", true)?;
+            let (dtype, declared) = dims_of(vi, file, "graph input")?;
             let id = add(
                 &mut graph,
                 Tensor {
@@ -481,7 +477,7 @@ impl Graph {
                 ));
             };
             graph.tensors[id].is_graph_output = true;
-            let (dtype, declared) = dims_of(vi, file, "graph output", false)?;
+            let (dtype, declared) = dims_of(vi, file, "graph output")?;
             let t = &mut graph.tensors[id];
             if t.dtype == 0 {
                 t.dtype = dtype;
@@ -493,7 +489,7 @@ impl Graph {
         }
         for vi in &g.value_info {
             if let Some(&id) = graph.by_name.get(&vi.name) {
-                let (dtype, declared) = dims_of(vi, file, "value_info", false)?;
+                let (dtype, declared) = dims_of(vi, file, "value_info")?;
                 let t = &mut graph.tensors[id];
                 if t.dtype == 0 {
                     t.dtype = dtype;
