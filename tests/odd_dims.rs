@@ -308,3 +308,70 @@ fn loop_body_reads_the_outer_scope_and_types_the_loop_outputs() {
         assert_eq!(p["totals"]["flops"], expected, "{extra:?}");
     }
 }
+
+/// The same for Scan: the body reads an outer initializer; the scan output gets the scan
+/// length in front, the state keeps its shape.
+#[test]
+fn scan_body_reads_the_outer_scope_and_types_the_scan_outputs() {
+    use onnxscope::model::proto::{attribute_type, AttributeProto, GraphProto};
+    let mut body = GraphProto {
+        name: "body".into(),
+        node: vec![
+            // `scale` [3] is a main-graph initializer the body reads by name
+            node("Add", "acc", &["state", "scale"], &["state_out"], vec![]),
+            node("Mul", "mul", &["row", "scale"], &["scan_out"], vec![]),
+        ],
+        input: vec![fvi("state", &[3]), fvi("row", &[2, 3])],
+        output: vec![fvi("state_out", &[3]), fvi("scan_out", &[2, 3])],
+        ..Default::default()
+    };
+    // the body's outputs declare no shape: theirs must come from the body's rules
+    for o in &mut body.output {
+        if let Some(onnxscope::model::proto::type_proto::Value::TensorType(t)) =
+            o.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
+            t.shape = None;
+        }
+    }
+    let scan = node(
+        "Scan",
+        "scan",
+        &["s0", "x"],
+        &["s_final", "stacked"],
+        vec![
+            AttributeProto {
+                name: "body".into(),
+                r#type: attribute_type::GRAPH,
+                g: Some(body),
+                ..Default::default()
+            },
+            a_int("num_scan_inputs", 1),
+        ],
+    );
+    let m = model(
+        vec![
+            scan,
+            node("Relu", "after_stacked", &["stacked"], &["y1"], vec![]),
+            node("Relu", "after_final", &["s_final"], &["y2"], vec![]),
+        ],
+        vec![fvi("s0", &[3]), fvi("x", &[5, 2, 3])],
+        vec![
+            vi("y1", dt::FLOAT, &[D::S("a"), D::S("b"), D::S("c")]),
+            vi("y2", dt::FLOAT, &[D::S("d")]),
+        ],
+        vec![weight("scale", &[3])],
+    );
+    let (_d, path) = write_model(&m, "scan_outer.onnx");
+    // body: Add [3] = 3, Mul [2, 3] = 6 → 9 per row, ×5 rows = 45; Relu on the stacked
+    // [5, 2, 3] = 30; Relu on the final state [3] = 3
+    let expected = (3 + 2 * 3) * 5 + 5 * 2 * 3 + 3;
+    for extra in [&[][..], &["--no-tract"][..]] {
+        let p = profile_json(path.to_str().unwrap(), extra);
+        assert!(
+            p["unknown"].as_array().unwrap().is_empty(),
+            "{}",
+            p["unknown"]
+        );
+        assert_eq!(p["totals"]["flops"], expected, "{extra:?}");
+    }
+}

@@ -234,7 +234,9 @@ fn body_outputs(
 /// the condition is a known constant, else what both branches agree on (a shape both give;
 /// a value both give). Loop: a loop-carried value keeps its shape when the body returns the
 /// same; a scan output is the body's per-iteration shape under the trip count (a symbol
-/// `trips_<node>` when unknown, as the cost pass names it).
+/// `trips_<node>` when unknown, as the cost pass names it). Scan: state values as Loop's
+/// carried ones; a scan output is the body's per-iteration shape with the scan length
+/// inserted at its `scan_output_axes` axis.
 fn control_flow_facts(
     g: &Graph,
     node: &super::Node,
@@ -243,7 +245,7 @@ fn control_flow_facts(
     dims: &HashMap<String, i64>,
 ) -> crate::ops::ShapeResult {
     use crate::model::proto::data_type as dt;
-    use crate::ops::control_flow::{IF, LOOP};
+    use crate::ops::control_flow::{IF, LOOP, SCAN};
     if !(node.domain.is_empty() || node.domain == "ai.onnx") {
         return None;
     }
@@ -333,6 +335,62 @@ fn control_flow_facts(
                         value: None,
                     });
                 }
+            }
+            Some(result)
+        }
+        SCAN => {
+            let sg = body("body")?;
+            let attrs = crate::model::attr::Attrs::new(&node.attributes, Default::default());
+            let n_scan = attrs.int("num_scan_inputs").ok().flatten()?;
+            let n_scan = usize::try_from(n_scan)
+                .ok()
+                .filter(|n| *n <= node.inputs.len())?;
+            let n_state = node.inputs.len() - n_scan;
+            let in_axes = attrs.ints("scan_input_axes").ok().flatten().unwrap_or(&[]);
+            let out_axes = attrs.ints("scan_output_axes").ok().flatten().unwrap_or(&[]);
+            let mut seeds: Vec<TensorFacts> = (0..n_state)
+                .map(|k| input(k).cloned().unwrap_or_default())
+                .collect();
+            let mut length: Option<Count> = None;
+            for k in 0..n_scan {
+                let mut f = input(n_state + k).cloned().unwrap_or_default();
+                f.value = None;
+                let axis = in_axes.get(k).copied().unwrap_or(0);
+                f.shape = f.shape.and_then(|mut s| {
+                    let a = crate::ops::common::axis(axis, s.len())?;
+                    length.get_or_insert_with(|| s[a].clone());
+                    s.remove(a);
+                    Some(s)
+                });
+                seeds.push(f);
+            }
+            let outs = body_outputs(sg, g, facts, &seeds, opset, dims);
+            let mut result = vec![];
+            for (k, out) in outs.into_iter().enumerate() {
+                if k < n_state {
+                    let given = &seeds[k];
+                    result.push(TensorFacts {
+                        shape: out.shape.filter(|s| given.shape.as_ref() == Some(s)),
+                        dtype: out.dtype,
+                        value: None,
+                    });
+                    continue;
+                }
+                let axis = out_axes.get(k - n_state).copied().unwrap_or(0);
+                let shape = match (out.shape, &length) {
+                    (Some(mut s), Some(len)) => {
+                        crate::ops::common::axis(axis, s.len() + 1).map(|a| {
+                            s.insert(a, len.clone());
+                            s
+                        })
+                    }
+                    _ => None,
+                };
+                result.push(TensorFacts {
+                    shape,
+                    dtype: out.dtype,
+                    value: None,
+                });
             }
             Some(result)
         }
