@@ -421,7 +421,8 @@ fn hostile(
 /// screened before tract: a warning says why, own shape rules are used) and `run` with exit 2
 /// and one line naming the node and the reason — never a signal, a kill, a panic or a
 /// backtrace. Before the screen, `run` on the repeated Transpose axis was killed (memory
-/// exhausted), and the others panicked inside tract (ArgMax and Reduce printing a backtrace).
+/// exhausted), and the others panicked inside tract (ArgMax and Reduce printing a backtrace;
+/// Trilu's rank arithmetic overflows, which a release build wraps instead).
 #[test]
 fn tract_crash_classes_are_screened() {
     let k2 = || a_ints("kernel_shape", &[2, 2]);
@@ -536,6 +537,38 @@ fn tract_crash_classes_are_screened() {
             "LRN of rank 1",
             hostile("LRN", &[8], &[], vec![a_int("size", 3)], 1),
             "defined from rank 2",
+        ),
+        (
+            "Trilu of rank 1",
+            hostile("Trilu", &[4], &[], vec![], 1),
+            "defined from rank 2",
+        ),
+        (
+            "negative repeats",
+            hostile("Tile", &[2, 3], &[("r", &[-1, 2])], vec![], 1),
+            "a negative size",
+        ),
+        (
+            "DFT axis",
+            hostile("DFT", &[1, 8, 2], &[], vec![a_int("axis", 9)], 1),
+            "axis 9 is out of range",
+        ),
+        (
+            "short output_shape",
+            {
+                let mut m = hostile(
+                    "ConvTranspose",
+                    &[1, 3, 4, 4],
+                    &[],
+                    vec![a_ints("output_shape", &[5])],
+                    1,
+                );
+                let g = m.graph.as_mut().unwrap();
+                g.node[0].input.push("w".into());
+                g.initializer.push(weight("w", &[3, 4, 3, 3]));
+                m
+            },
+            "output_shape has 1 values",
         ),
     ];
     let dir = tempfile::tempdir().unwrap();

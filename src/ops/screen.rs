@@ -3,8 +3,11 @@
 //! 0.23.9 and running hand-made hostile models: a Transpose `perm` with a repeated axis exhausts
 //! memory (the process is killed); short `kernel_shape`/`pads`/`strides`/`dilations`/
 //! `output_padding`, out-of-range `axis`/`axes`/`perm`, zero strides, steps or block sizes, a
-//! Split without outputs, a Scan with more scan inputs than inputs, rank-0 MatMul operands and
-//! negative padded or constant-of-shape sizes panic inside its analysis or evaluation. A node
+//! Split without outputs, a Scan with more scan inputs than inputs, rank-0 MatMul operands,
+//! a Range delta of 0, a Trilu below rank 2, GatherND indices that do not fit, negative
+//! padded, expanded, tiled, resized or constant-of-shape sizes panic inside its analysis or
+//! evaluation (some only in debug builds: in a release build the same arithmetic wraps, and a
+//! wrapped size asks for an allocation that aborts the process). A node
 //! caught here keeps tract away from the model (`profile` uses its own shape rules and says
 //! why; `run` refuses in one line). Only what is known is checked: an unknown rank or value
 //! passes.
@@ -128,6 +131,7 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                 ("dilations", spatial),
                 ("output_padding", spatial),
                 ("pads", 2 * spatial),
+                ("output_shape", spatial),
             ] {
                 if let Some(v) = ints(name) {
                     if v.len() != len {
@@ -222,6 +226,45 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                         }
                     }
                 }
+            }
+        }
+        "Range" => {
+            let delta = fact(2)
+                .and_then(|f| f.value.as_ref())
+                .and_then(|v| v.floats());
+            if delta.is_some_and(|d| d.contains(&0.0)) {
+                return Some("a delta of 0".into());
+            }
+        }
+        "Trilu" => {
+            if let Some(r) = rank.filter(|r| *r < 2) {
+                return Some(format!(
+                    "input has rank {r}; Trilu is defined from rank 2 on"
+                ));
+            }
+        }
+        "GatherND" => {
+            if let Some(ri) = rank_of(1) {
+                let b = int("batch_dims").unwrap_or(0);
+                if ri < 1 || b < 0 || b >= ri || rank.is_some_and(|r| b >= r) {
+                    return Some(format!(
+                        "indices of rank {ri} with batch_dims {b} do not fit the data"
+                    ));
+                }
+            }
+        }
+        "DFT" => {
+            if let (Some(a), Some(r)) = (int("axis"), rank) {
+                if !axis_ok(a, r, 0) {
+                    return bad_axis("axis", a, r);
+                }
+            }
+        }
+        "Expand" | "Tile" | "Resize" | "Upsample" => {
+            // a target shape, repeats or sizes below 0 (Resize sizes are input 3)
+            let k = if op == "Resize" { 3 } else { 1 };
+            if op != "Upsample" && values(k).is_some_and(|v| v.iter().any(|d| *d < 0)) {
+                return Some("a negative size".into());
             }
         }
         "ConstantOfShape" => {
