@@ -539,6 +539,20 @@ fn tract_crash_classes_are_screened() {
             "defined from rank 2",
         ),
         (
+            "no input",
+            {
+                let mut m = hostile("Flatten", &[2, 3], &[], vec![], 1);
+                m.graph.as_mut().unwrap().node[0].input.clear();
+                m
+            },
+            "0 inputs; Flatten takes at least 1",
+        ),
+        (
+            "a required input left out",
+            hostile("Gather", &[2, 3], &[], vec![], 1),
+            "1 inputs; Gather takes at least 2",
+        ),
+        (
             "Trilu of rank 1",
             hostile("Trilu", &[4], &[], vec![], 1),
             "defined from rank 2",

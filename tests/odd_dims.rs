@@ -375,3 +375,29 @@ fn scan_body_reads_the_outer_scope_and_types_the_scan_outputs() {
         assert_eq!(p["totals"]["flops"], expected, "{extra:?}");
     }
 }
+
+/// A trailing optional input named "" is the same as one left out (a Conv whose bias is ""):
+/// tract's parser used to index past it and panic, so `run` refused a legal model.
+#[test]
+fn trailing_empty_optional_input_runs() {
+    let m = model(
+        vec![node("Conv", "conv", &["x", "w", ""], &["y"], vec![])],
+        vec![fvi("x", &[1, 3, 4, 4])],
+        vec![fvi("y", &[1, 4, 4, 4])],
+        vec![weight("w", &[4, 3, 1, 1])],
+    );
+    let (_d, path) = write_model(&m, "conv_empty_bias.onnx");
+    // Conv 3→4, k1, no bias: (2·3·1 − 1)·16·4 = 320
+    let p = profile_json(path.to_str().unwrap(), &[]);
+    assert_eq!(p["totals"]["flops"], (2 * 3 - 1) * 16 * 4);
+    let out = Command::cargo_bin("onnxscope")
+        .unwrap()
+        .arg("run")
+        .arg(&path)
+        .arg("--random")
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1x4x4x4"));
+}

@@ -1,16 +1,16 @@
 //! What tract must never see: nodes whose attributes or inputs fall outside what tract-onnx's
 //! parsers and inference rules index without checking. Found by reading tract-onnx/tract-hir
 //! 0.23.9 and running hand-made hostile models: a Transpose `perm` with a repeated axis exhausts
-//! memory (the process is killed); short `kernel_shape`/`pads`/`strides`/`dilations`/
-//! `output_padding`, out-of-range `axis`/`axes`/`perm`, zero strides, steps or block sizes, a
-//! Split without outputs, a Scan with more scan inputs than inputs, rank-0 MatMul operands,
-//! a Range delta of 0, a Trilu below rank 2, GatherND indices that do not fit, negative
-//! padded, expanded, tiled, resized or constant-of-shape sizes panic inside its analysis or
-//! evaluation (some only in debug builds: in a release build the same arithmetic wraps, and a
-//! wrapped size asks for an allocation that aborts the process). A node
-//! caught here keeps tract away from the model (`profile` uses its own shape rules and says
-//! why; `run` refuses in one line). Only what is known is checked: an unknown rank or value
-//! passes.
+//! memory (the process is killed); missing required inputs, short `kernel_shape`/`pads`/
+//! `strides`/`dilations`/`output_padding`/`output_shape`, out-of-range `axis`/`axes`/`perm`,
+//! zero strides, steps or block sizes, a Split without outputs, a Scan with more scan inputs
+//! than inputs, rank-0 MatMul operands, a Range delta of 0, a Trilu below rank 2, GatherND
+//! indices that do not fit, and negative padded, expanded, tiled, resized or constant-of-shape
+//! sizes panic inside its analysis or evaluation (some only in debug builds: in a release build
+//! the same arithmetic wraps, and a wrapped size asks for an allocation that aborts the
+//! process). A node caught here keeps tract away from the model (`profile` uses its own shape
+//! rules and says why; `run` refuses in one line). Only what is known is checked: an unknown
+//! rank or value passes.
 
 use crate::model::attr::Attrs;
 use crate::model::graph::Node;
@@ -40,6 +40,17 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
     };
     let rank = rank_of(0);
     let op = node.op_type.as_str();
+    // tract's parsers take their required inputs by index
+    let need = least_inputs(op);
+    if node.inputs.len() < need {
+        return Some(format!(
+            "{} inputs; {op} takes at least {need}",
+            node.inputs.len()
+        ));
+    }
+    if need > 0 && node.inputs.first() == Some(&None) {
+        return Some("input 0 is missing".into());
+    }
     // an axis must lie in [-r, r) (`extra` widens it: Flatten r + 1, OneHot and Unsqueeze more)
     let axis_ok = |a: i64, r: i64, extra: i64| (-(r + extra)..r + extra).contains(&a);
     let bad_axis = |what: &str, a: i64, r: i64| {
@@ -282,4 +293,32 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
         _ => {}
     }
     None
+}
+
+/// The inputs an op of the ONNX domain cannot do without (the ones tract's parsers index);
+/// ops whose inputs depend on the opset (Pad, Slice, Unsqueeze, …) ask for one.
+fn least_inputs(op: &str) -> usize {
+    match op {
+        "Constant" | "RandomNormal" | "RandomUniform" | "SequenceEmpty" | "Optional" | "Loop" => 0,
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater"
+        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "BitShift" | "MatMul"
+        | "MatMulInteger" | "Gemm" | "Conv" | "ConvTranspose" | "ConvInteger" | "Reshape"
+        | "Gather" | "GatherElements" | "GatherND" | "Expand" | "Tile" | "PRelu" | "TopK"
+        | "Compress" | "LayerNormalization" | "QuantizeLinear" | "DequantizeLinear" | "CumSum"
+        | "NonMaxSuppression" => 2,
+        "Where"
+        | "InstanceNormalization"
+        | "LSTM"
+        | "GRU"
+        | "RNN"
+        | "ScatterElements"
+        | "ScatterND"
+        | "Scatter"
+        | "Range"
+        | "OneHot"
+        | "RoiAlign" => 3,
+        "BatchNormalization" => 5,
+        "QLinearConv" | "QLinearMatMul" => 8,
+        _ => 1,
+    }
 }

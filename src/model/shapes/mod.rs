@@ -580,6 +580,9 @@ fn tract_facts(
         }
     }
     g.initializer = kept;
+    crate::runtime::lower::drop_trailing_empty_inputs(
+        g.node.iter_mut().map(|n| (&n.op_type, &mut n.input)),
+    );
     if pinned {
         g.value_info.clear();
         for o in &mut g.output {
