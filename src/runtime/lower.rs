@@ -106,7 +106,9 @@ pub fn lower(model: &mut pb::ModelProto, int4: Int4) -> Result<Lowered, LowerErr
         .iter()
         .any(|n| n.op_type == "GroupQueryAttention" && n.domain == "com.microsoft");
     drop_constant_value_info(graph, &mut out);
-    drop_trailing_empty_inputs(graph.node.iter_mut().map(|n| (&n.op_type, &mut n.input)));
+    crate::model::shapes::drop_trailing_empty_inputs(
+        graph.node.iter_mut().map(|n| (&n.op_type, &mut n.input)),
+    );
     split_packed_qkv(graph, opset, &mut out)?;
     exact_int4(graph, int4, &mut out);
     Ok(out)
@@ -132,22 +134,6 @@ fn drop_constant_value_info(graph: &mut pb::GraphProto, out: &mut Lowered) {
         out.notes.push(format!(
             "dropped {dropped} value_info entries of Constant outputs (the constants' own shapes hold)"
         ));
-    }
-}
-
-/// Trailing optional inputs named "" mean the same as inputs left out (ONNX), but tract's
-/// parsers count them and index past the ones they drop (a Conv whose bias is "" panics):
-/// they are left out. Loop keeps its positional (trip count, condition) pair.
-pub fn drop_trailing_empty_inputs<'a>(
-    nodes: impl Iterator<Item = (&'a String, &'a mut Vec<String>)>,
-) {
-    for (op, inputs) in nodes {
-        if op == "Loop" {
-            continue;
-        }
-        while inputs.last().is_some_and(|i| i.is_empty()) {
-            inputs.pop();
-        }
     }
 }
 

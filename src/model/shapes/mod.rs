@@ -580,9 +580,7 @@ fn tract_facts(
         }
     }
     g.initializer = kept;
-    crate::runtime::lower::drop_trailing_empty_inputs(
-        g.node.iter_mut().map(|n| (&n.op_type, &mut n.input)),
-    );
+    drop_trailing_empty_inputs(g.node.iter_mut().map(|n| (&n.op_type, &mut n.input)));
     if pinned {
         g.value_info.clear();
         for o in &mut g.output {
@@ -633,6 +631,22 @@ fn tract_facts(
         Ok(out)
     })?;
     result.map_err(|e| format!("{e:#}"))
+}
+
+/// Trailing optional inputs named "" mean the same as inputs left out (ONNX), but tract's
+/// parsers count them and index past the ones they drop (a Conv whose bias is "" panics):
+/// they are left out. Loop keeps its positional (trip count, condition) pair.
+pub fn drop_trailing_empty_inputs<'a>(
+    nodes: impl Iterator<Item = (&'a String, &'a mut Vec<String>)>,
+) {
+    for (op, inputs) in nodes {
+        if op == "Loop" {
+            continue;
+        }
+        while inputs.last().is_some_and(|i| i.is_empty()) {
+            inputs.pop();
+        }
+    }
 }
 
 thread_local! {
