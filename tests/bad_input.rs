@@ -553,6 +553,20 @@ fn tract_crash_classes_are_screened() {
             "1 inputs; Gather takes at least 2",
         ),
         (
+            "a scalar into Flatten (default axis 1)",
+            hostile("Flatten", &[], &[], vec![], 1),
+            "axis 1 is out of range for an input of rank 0",
+        ),
+        (
+            "a required input named \"\"",
+            {
+                let mut m = hostile("Conv", &[1, 3, 4, 4], &[], vec![], 1);
+                m.graph.as_mut().unwrap().node[0].input = vec!["".into(), "x".into()];
+                m
+            },
+            "required input 0 is missing",
+        ),
+        (
             "Trilu of rank 1",
             hostile("Trilu", &[4], &[], vec![], 1),
             "defined from rank 2",

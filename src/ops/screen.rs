@@ -48,8 +48,8 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
             node.inputs.len()
         ));
     }
-    if need > 0 && node.inputs.first() == Some(&None) {
-        return Some("input 0 is missing".into());
+    if let Some(k) = node.inputs[..need].iter().position(Option::is_none) {
+        return Some(format!("required input {k} is missing"));
     }
     // an axis must lie in [-r, r) (`extra` widens it: Flatten r + 1, OneHot and Unsqueeze more)
     let axis_ok = |a: i64, r: i64, extra: i64| (-(r + extra)..r + extra).contains(&a);
@@ -59,18 +59,26 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
         ))
     };
 
+    // the axis an op takes when its attribute is absent (a scalar input has none)
+    let default_axis = match op {
+        "Gather" | "GatherElements" | "Split" | "ArgMax" | "ArgMin" | "ScatterElements" => Some(0),
+        "Softmax" | "LogSoftmax" | "Hardmax" | "TopK" | "LayerNormalization" => Some(-1),
+        "Flatten" => Some(1),
+        _ => None,
+    };
+    let axis = int("axis").or(default_axis);
     match op {
         "Gather" | "GatherElements" | "Concat" | "Split" | "Softmax" | "LogSoftmax" | "Hardmax"
         | "ArgMax" | "ArgMin" | "TopK" | "ScatterElements" | "Compress" | "LayerNormalization"
         | "QuantizeLinear" | "DequantizeLinear" => {
-            if let (Some(a), Some(r)) = (int("axis"), rank) {
+            if let (Some(a), Some(r)) = (axis, rank) {
                 if !(axis_ok(a, r, 0) || (op == "Compress" && r == 0)) {
                     return bad_axis("axis", a, r);
                 }
             }
         }
         "Flatten" => {
-            if let (Some(a), Some(r)) = (int("axis"), rank) {
+            if let (Some(a), Some(r)) = (axis, rank) {
                 if !(-r..=r).contains(&a) {
                     return bad_axis("axis", a, r);
                 }
