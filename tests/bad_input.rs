@@ -110,16 +110,43 @@ fn wrong_attribute_type() {
     );
 }
 
+/// A dim of 0 is legal ONNX (an empty tensor): the model loads and its counts are 0.
 #[test]
-fn zero_dim() {
+fn zero_dim_is_an_empty_tensor() {
     let m = model(
-        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![
+            node("Relu", "r", &["x"], &["h"], vec![]),
+            node("Reshape", "flat", &["h", "shape"], &["y"], vec![]),
+        ],
         vec![fvi("x", &[1, 0, 8])],
-        vec![fvi("y", &[1, 0, 8])],
-        vec![],
+        vec![fvi("y", &[0])],
+        vec![ints_tensor("shape", &[-1])],
     );
     let (_d, p) = write_model(&m, "zero.onnx");
-    fails_with(&p, &[], &["graph input 'x'", "dim 0"]);
+    for extra in [&[][..], &["--no-tract"][..]] {
+        let out = onnxscope()
+            .arg("profile")
+            .arg(&p)
+            .args(extra)
+            .args(["--format", "json"])
+            .assert()
+            .code(0);
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        // Relu: 1·0·8 = 0 elements; Reshape 0
+        assert_eq!(v["totals"]["flops"], 0);
+        assert!(
+            v["unknown"].as_array().unwrap().is_empty(),
+            "{}",
+            v["unknown"]
+        );
+    }
+    let out = onnxscope().arg("run").arg(&p).arg("--random").assert();
+    let code = out.get_output().status.code();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        matches!(code, Some(0) | Some(2)) && !err.contains("panicked"),
+        "{code:?} {err}"
+    );
 }
 
 #[test]
@@ -347,4 +374,265 @@ fn rank_2_conv_is_uncostable_not_a_crash() {
         .as_str()
         .unwrap()
         .contains("from rank 3"));
+}
+
+/// One hostile node `op` on x (float, `shape`) with `attrs` and int64 initializers `consts`
+/// as further inputs (`""` leaves a slot empty), and an extra node of an unknown domain so that
+/// `profile` runs tract's analysis too (the own rules alone would type the rest).
+fn hostile(
+    op: &str,
+    shape: &[i64],
+    consts: &[(&str, &[i64])],
+    attrs: Vec<proto::AttributeProto>,
+    n_out: usize,
+) -> proto::ModelProto {
+    let mut inputs = vec!["x"];
+    inputs.extend(consts.iter().map(|(n, _)| *n));
+    let outs: Vec<String> = (0..n_out).map(|k| format!("y{k}")).collect();
+    let out_refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+    let mut custom = node("Custom", "custom", &["x"], &["z"], vec![]);
+    custom.domain = "org.example".into();
+    let mut m = model(
+        vec![node(op, "hostile", &inputs, &out_refs, attrs), custom],
+        vec![fvi("x", shape)],
+        out_refs
+            .iter()
+            .chain(["z"].iter())
+            .map(|o| proto::ValueInfoProto {
+                name: o.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+        consts
+            .iter()
+            .filter(|(n, _)| !n.is_empty())
+            .map(|(n, v)| ints_tensor(n, v))
+            .collect(),
+    );
+    m.opset_import.push(proto::OperatorSetIdProto {
+        domain: "org.example".into(),
+        version: 1,
+    });
+    m
+}
+
+/// The classes of node that tract-onnx 0.23.9 indexes without checking (found by reading its op
+/// parsers and rules and running each here): every one ends `profile` with exit 0 (the node is
+/// screened before tract: a warning says why, own shape rules are used) and `run` with exit 2
+/// and one line naming the node and the reason — never a signal, a kill, a panic or a
+/// backtrace. Before the screen, `run` on the repeated Transpose axis was killed (memory
+/// exhausted), and the others panicked inside tract (ArgMax and Reduce printing a backtrace;
+/// Trilu's rank arithmetic overflows, which a release build wraps instead).
+#[test]
+fn tract_crash_classes_are_screened() {
+    let k2 = || a_ints("kernel_shape", &[2, 2]);
+    let cases: Vec<(&str, proto::ModelProto, &str)> = vec![
+        (
+            "repeated perm axis",
+            hostile("Transpose", &[2, 3], &[], vec![a_ints("perm", &[0, 0])], 1),
+            "not a permutation",
+        ),
+        (
+            "perm out of range",
+            hostile("Transpose", &[2, 3], &[], vec![a_ints("perm", &[0, 5])], 1),
+            "not a permutation",
+        ),
+        (
+            "short pads",
+            hostile(
+                "MaxPool",
+                &[1, 3, 8, 8],
+                &[],
+                vec![k2(), a_ints("pads", &[1])],
+                1,
+            ),
+            "pads has 1 values",
+        ),
+        (
+            "short kernel_shape",
+            hostile(
+                "MaxPool",
+                &[1, 3, 8, 8],
+                &[],
+                vec![a_ints("kernel_shape", &[2])],
+                1,
+            ),
+            "kernel_shape has 1 values",
+        ),
+        (
+            "short strides",
+            hostile(
+                "AveragePool",
+                &[1, 3, 8, 8],
+                &[],
+                vec![k2(), a_ints("strides", &[2])],
+                1,
+            ),
+            "strides has 1 values",
+        ),
+        (
+            "zero stride",
+            hostile(
+                "MaxPool",
+                &[1, 3, 8, 8],
+                &[],
+                vec![k2(), a_ints("strides", &[0, 0])],
+                1,
+            ),
+            "must be positive",
+        ),
+        (
+            "axis out of range (backtrace before)",
+            hostile("ArgMax", &[2, 3], &[], vec![a_int("axis", 9)], 1),
+            "axis 9 is out of range",
+        ),
+        (
+            "reduce axes out of range (backtrace before)",
+            hostile("ReduceSum", &[2, 3], &[("axes", &[9])], vec![], 1),
+            "axes value 9 is out of range",
+        ),
+        (
+            "Flatten axis",
+            hostile("Flatten", &[2, 3], &[], vec![a_int("axis", 9)], 1),
+            "axis 9 is out of range",
+        ),
+        (
+            "Split axis",
+            hostile("Split", &[2, 4], &[], vec![a_int("axis", 4)], 2),
+            "axis 4 is out of range",
+        ),
+        (
+            "Squeeze axes",
+            hostile("Squeeze", &[1, 3], &[("axes", &[5])], vec![], 1),
+            "axes value 5 is out of range",
+        ),
+        (
+            "Slice step 0",
+            hostile(
+                "Slice",
+                &[2, 3],
+                &[("s", &[0]), ("e", &[1]), ("a", &[0]), ("t", &[0])],
+                vec![],
+                1,
+            ),
+            "a step of 0",
+        ),
+        (
+            "block size 0",
+            hostile(
+                "DepthToSpace",
+                &[1, 4, 2, 2],
+                &[],
+                vec![a_int("blocksize", 0)],
+                1,
+            ),
+            "blocksize must be positive",
+        ),
+        (
+            "padded size below 0",
+            hostile("Pad", &[2, 3], &[("p", &[-5, -5, 0, 0])], vec![], 1),
+            "leave axis 0 negative",
+        ),
+        (
+            "LRN of rank 1",
+            hostile("LRN", &[8], &[], vec![a_int("size", 3)], 1),
+            "defined from rank 2",
+        ),
+        (
+            "no input",
+            {
+                let mut m = hostile("Flatten", &[2, 3], &[], vec![], 1);
+                m.graph.as_mut().unwrap().node[0].input.clear();
+                m
+            },
+            "0 inputs; Flatten takes at least 1",
+        ),
+        (
+            "a required input left out",
+            hostile("Gather", &[2, 3], &[], vec![], 1),
+            "1 inputs; Gather takes at least 2",
+        ),
+        (
+            "a scalar into Flatten (default axis 1)",
+            hostile("Flatten", &[], &[], vec![], 1),
+            "axis 1 is out of range for an input of rank 0",
+        ),
+        (
+            "a required input named \"\"",
+            {
+                let mut m = hostile("Conv", &[1, 3, 4, 4], &[], vec![], 1);
+                m.graph.as_mut().unwrap().node[0].input = vec!["".into(), "x".into()];
+                m
+            },
+            "required input 0 is missing",
+        ),
+        (
+            "Trilu of rank 1",
+            hostile("Trilu", &[4], &[], vec![], 1),
+            "defined from rank 2",
+        ),
+        (
+            "negative repeats",
+            hostile("Tile", &[2, 3], &[("r", &[-1, 2])], vec![], 1),
+            "a negative size",
+        ),
+        (
+            "DFT axis",
+            hostile("DFT", &[1, 8, 2], &[], vec![a_int("axis", 9)], 1),
+            "axis 9 is out of range",
+        ),
+        (
+            "short output_shape",
+            {
+                let mut m = hostile(
+                    "ConvTranspose",
+                    &[1, 3, 4, 4],
+                    &[],
+                    vec![a_ints("output_shape", &[5])],
+                    1,
+                );
+                let g = m.graph.as_mut().unwrap();
+                g.node[0].input.push("w".into());
+                g.initializer.push(weight("w", &[3, 4, 3, 3]));
+                m
+            },
+            "output_shape has 1 values",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (k, (what, m, reason)) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("hostile_{k}.onnx"));
+        std::fs::write(&p, to_bytes(m)).unwrap();
+        let out = onnxscope()
+            .arg("profile")
+            .arg(&p)
+            .args(["--format", "json"])
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(0);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let warned = v["warnings"].as_array().unwrap().iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("tract's analysis skipped") && w.contains("'hostile'") && w.contains(reason)
+        });
+        assert!(warned, "{what}: {}", v["warnings"]);
+
+        let out = onnxscope()
+            .arg("run")
+            .arg(&p)
+            .arg("--random")
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            err.trim_end().lines().count() == 1
+                && err.contains("'hostile'")
+                && err.contains(reason)
+                && !err.contains("panicked"),
+            "{what}: {err}"
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod llm;
 mod llm_run;
 mod memory;
 mod models;
+mod odd_dims;
 mod ops;
 mod realworld;
 mod regions;

@@ -11,7 +11,7 @@ use super::params;
 use super::report::{self, Unknown};
 use crate::error::{Error, Result};
 use crate::model::attr::Attrs;
-use crate::model::graph::{sanitize_symbol, Graph, TensorKind};
+use crate::model::graph::{sanitize_symbol, Graph};
 use crate::model::proto::data_type as dt;
 use crate::model::shapes::{self, ShapeInfo, ShapeOptions, TensorFacts};
 use crate::model::{Model, Shape};
@@ -106,40 +106,6 @@ fn cost_node(
     }
 }
 
-/// Seeds a subgraph's facts: its declared inputs (overridden by `inputs`), outer-scope names.
-fn sub_facts(
-    sg: &Graph,
-    outer: &Graph,
-    outer_info: &ShapeInfo,
-    inputs: &[TensorFacts],
-) -> Vec<TensorFacts> {
-    let mut f = vec![TensorFacts::default(); sg.tensors.len()];
-    for (k, id) in sg.inputs.iter().enumerate() {
-        let t = &sg.tensors[*id];
-        f[*id] = TensorFacts {
-            shape: t.declared.clone(),
-            dtype: t.dtype,
-            value: None,
-        };
-        if let Some(given) = inputs.get(k) {
-            if given.shape.is_some() {
-                f[*id].shape = given.shape.clone();
-            }
-            if given.dtype != 0 {
-                f[*id].dtype = given.dtype;
-            }
-        }
-    }
-    for (id, t) in sg.tensors.iter().enumerate() {
-        if t.kind == TensorKind::OuterScope {
-            if let Some(o) = outer.by_name.get(&t.name) {
-                f[id] = outer_info.facts[*o].clone();
-            }
-        }
-    }
-    f
-}
-
 #[allow(clippy::too_many_arguments)]
 fn control_flow(
     model: &Model,
@@ -153,7 +119,7 @@ fn control_flow(
     let node = &g.nodes[id];
     let here = format!("{prefix}{}/", node.name);
     let run = |sg: &Graph, seeds: &[TensorFacts], sub: &str| -> Result<CostTable> {
-        let facts = sub_facts(sg, g, info, seeds);
+        let facts = shapes::seed_subgraph(sg, g, &info.facts, seeds, &opts.shapes.dims);
         let sinfo =
             shapes::infer_graph(sg, facts, &HashMap::new(), model.opset(), &opts.shapes.dims);
         costs(model, sg, &sinfo, opts, &format!("{here}{sub}/"))
@@ -404,6 +370,12 @@ pub fn profile_model(model: &Model, opts: &ProfileOptions) -> Result<Profile> {
             ));
         }
     }
+    // `--input` pins the symbols its inputs declare: bound everywhere and reported in `dims`.
+    let bound = ProfileOptions {
+        shapes: opts.shapes.with_input_bindings(&model.graph),
+        ..opts.clone()
+    };
+    let opts = &bound;
     let info = shapes::infer(model, &opts.shapes);
     let g = &model.graph;
     let cost = costs(model, g, &info, opts, "")?;

@@ -122,12 +122,7 @@ impl Graph {
     }
 }
 
-fn dims_of(
-    vi: &ValueInfoProto,
-    file: &Path,
-    what: &str,
-    reject_zero: bool,
-) -> Result<(i32, Option<Shape>)> {
+fn dims_of(vi: &ValueInfoProto, file: &Path, what: &str) -> Result<(i32, Option<Shape>)> {
     use proto::tensor_shape_proto::dimension::Value as DV;
     use proto::type_proto::Value as TV;
     let Some(TV::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
@@ -139,25 +134,35 @@ fn dims_of(
     let mut out = Vec::with_capacity(shape.dim.len());
     for (axis, d) in shape.dim.iter().enumerate() {
         let c = match &d.value {
-            Some(DV::DimValue(v)) if *v < 0 || (reject_zero && *v == 0) => {
+            // Paddle exports declare a dynamic dim as -1: an anonymous symbol named after the
+            // tensor and axis, like an unnamed dim (the loader warns about it).
+            Some(DV::DimValue(-1)) => Count::sym(&anonymous_dim(&vi.name, axis)),
+            // 0 is legal (an empty tensor): its counts are 0
+            Some(DV::DimValue(v)) if *v < 0 => {
                 return Err(Error::invalid(
                     Location {
                         file: file.to_path_buf(),
                         ..Default::default()
                     },
                     format!(
-                        "{what} '{}' has dim {v} on axis {axis}: dims must be positive",
+                        "{what} '{}' has dim {v} on axis {axis}: dims must be 0 or more (-1: dynamic)",
                         vi.name
                     ),
                 ));
             }
             Some(DV::DimValue(v)) => Count::int(*v as i128),
             Some(DV::DimParam(p)) if !p.is_empty() => Count::sym(&sanitize_symbol(p)),
-            _ => Count::sym(&format!("{}_d{axis}", sanitize_symbol(&vi.name))),
+            _ => Count::sym(&anonymous_dim(&vi.name, axis)),
         };
         out.push(c);
     }
     Ok((t.elem_type, Some(out)))
+}
+
+/// The symbol of a dim a declaration leaves unnamed (no value, an empty name, or `-1`):
+/// `<tensor>_d<axis>`, so every occurrence of the same position is the same symbol.
+pub fn anonymous_dim(tensor: &str, axis: usize) -> String {
+    format!("{}_d{axis}", sanitize_symbol(tensor))
 }
 
 /// A stored tensor's element count must fit 64 bits (every later product over its dims relies on
@@ -285,7 +290,7 @@ impl Graph {
                     continue;
                 }
             }
-            let (dtype, declared) = dims_of(vi, file, "graph input", true)?;
+            let (dtype, declared) = dims_of(vi, file, "graph input")?;
             let id = add(
                 &mut graph,
                 Tensor {
@@ -437,10 +442,27 @@ impl Graph {
             implicit.sort();
             implicit.dedup();
             for name in implicit {
-                if let Some(&t) = graph.by_name.get(&name) {
-                    graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));
-                    graph.nodes[index].implicit_inputs.push(t);
-                }
+                // A name from further out that only a nested subgraph reads passes through
+                // this scope as an outer-scope tensor too, so each level sees its facts.
+                let t = match graph.by_name.get(&name) {
+                    Some(&t) => t,
+                    None if outer.contains(&name) => add(
+                        &mut graph,
+                        Tensor {
+                            name: name.clone(),
+                            kind: TensorKind::OuterScope,
+                            dtype: 0,
+                            declared: None,
+                            stored: None,
+                            producer: None,
+                            consumers: vec![],
+                            is_graph_output: false,
+                        },
+                    ),
+                    None => continue,
+                };
+                graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));
+                graph.nodes[index].implicit_inputs.push(t);
             }
             graph.nodes[index].subgraphs = subs;
         }
@@ -455,7 +477,7 @@ impl Graph {
                 ));
             };
             graph.tensors[id].is_graph_output = true;
-            let (dtype, declared) = dims_of(vi, file, "graph output", false)?;
+            let (dtype, declared) = dims_of(vi, file, "graph output")?;
             let t = &mut graph.tensors[id];
             if t.dtype == 0 {
                 t.dtype = dtype;
@@ -467,7 +489,7 @@ impl Graph {
         }
         for vi in &g.value_info {
             if let Some(&id) = graph.by_name.get(&vi.name) {
-                let (dtype, declared) = dims_of(vi, file, "value_info", false)?;
+                let (dtype, declared) = dims_of(vi, file, "value_info")?;
                 let t = &mut graph.tensors[id];
                 if t.dtype == 0 {
                     t.dtype = dtype;

@@ -104,7 +104,65 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         proto,
     };
     model.check_external_data()?;
+    if let Some(g) = model.proto.graph.as_ref() {
+        dynamic_dim_warnings(g, &mut model.warnings);
+    }
     Ok(model)
+}
+
+/// Warnings for declared dims of `-1` (Paddle's "dynamic"), each read as the anonymous symbol
+/// `<tensor>_d<axis>` (see `graph::anonymous_dim`): one line per graph input axis (the dims
+/// a user binds), one line counting those of outputs, value_info and subgraphs.
+fn dynamic_dim_warnings(g: &super::proto::GraphProto, out: &mut Vec<String>) {
+    let mut others = 0;
+    for vi in &g.input {
+        for axis in minus_one_axes(vi) {
+            out.push(format!(
+                "input '{}' declares dim -1 on axis {axis}: read as the dynamic dim '{}' (bind it with --dim or --input)",
+                vi.name,
+                super::graph::anonymous_dim(&vi.name, axis)
+            ));
+        }
+    }
+    for vi in g.output.iter().chain(&g.value_info) {
+        others += minus_one_axes(vi).len();
+    }
+    others += subgraph_minus_ones(g);
+    if others > 0 {
+        out.push(format!(
+            "{others} dims of outputs and value_info are declared -1: read as dynamic dims"
+        ));
+    }
+}
+
+/// Axes of a declaration whose dim is `-1`.
+fn minus_one_axes(vi: &super::proto::ValueInfoProto) -> Vec<usize> {
+    use super::proto::tensor_shape_proto::dimension::Value as DV;
+    use super::proto::type_proto::Value as TV;
+    let Some(TV::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return vec![];
+    };
+    let dims = t.shape.iter().flat_map(|s| s.dim.iter());
+    dims.enumerate()
+        .filter(|(_, d)| d.value == Some(DV::DimValue(-1)))
+        .map(|(axis, _)| axis)
+        .collect()
+}
+
+/// Declared `-1` dims anywhere inside the subgraphs of `g`'s nodes.
+fn subgraph_minus_ones(g: &super::proto::GraphProto) -> usize {
+    let mut n = 0;
+    for sg in g
+        .node
+        .iter()
+        .flat_map(|n| &n.attribute)
+        .flat_map(|a| a.g.iter().chain(&a.graphs))
+    {
+        let declared = sg.input.iter().chain(&sg.output).chain(&sg.value_info);
+        n += declared.map(|vi| minus_one_axes(vi).len()).sum::<usize>();
+        n += subgraph_minus_ones(sg);
+    }
+    n
 }
 
 impl Model {

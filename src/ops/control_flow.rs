@@ -1,7 +1,7 @@
 //! Ops with subgraphs. The analysis costs them through their bodies (`analysis::profile`):
 //! If counts the larger branch (both reported in a note), Loop and Scan the body × the trip
-//! count (a symbol `trips_<node>` / `scan_<node>` when unknown). No shape rule here: their
-//! outputs come from tract or the declarations.
+//! count (a symbol `trips_<node>` / `scan_<node>` when unknown). No shape rule here: the shape
+//! driver types their outputs from their bodies (`model::shapes`, which sees the outer scope).
 //! Control inputs: If's condition (slot 0); Loop's trip count and condition (slots 0, 1).
 
 use super::{Control, OpDef, Registry};

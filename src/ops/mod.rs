@@ -9,6 +9,7 @@
 //! docs/COUNTING.md.
 
 pub mod common;
+pub mod screen;
 
 /// Declares the op families (one module each, one line each) and registers them in order.
 macro_rules! families {
@@ -384,12 +385,16 @@ pub fn cost(c: &CostCtx) -> Option<RuleResult> {
     Some(rule(c))
 }
 
-/// The first node tract must not analyse (see [`OpDef::min_rank`]), with the reason.
+/// The first node tract must not analyse, with the reason: below its op's
+/// [`OpDef::min_rank`], or attributes and inputs tract's rules would index unchecked
+/// ([`screen::malformed`]).
 pub fn tract_screen<'a>(
     nodes: impl IntoIterator<Item = (&'a Node, Vec<Option<&'a TensorFacts>>)>,
 ) -> Option<String> {
     nodes.into_iter().find_map(|(n, inputs)| {
-        rank_problem(n, &inputs).map(|why| format!("node '{}' ({}): {why}", n.name, n.op_type))
+        rank_problem(n, &inputs)
+            .or_else(|| screen::malformed(n, &inputs))
+            .map(|why| format!("node '{}' ({}): {why}", n.name, n.op_type))
     })
 }
 

@@ -7,16 +7,56 @@
 //!   + H (tanh) + H (reset gate product) + 4H (blend).
 //! - RNN: MACs H·(I + H); FLOPs H·(2I − 1) + H·(2H − 1) + H + 2H with B + H (tanh).
 //!
-//! Shapes: from tract or the declarations (no own rule). Control inputs: none (the optional
-//! sequence lengths are data).
+//! Shapes: X [S, B, I] and W [D, gates·H, I] give Y [S, D, B, H] and Y_h (Y_c) [D, B, H];
+//! with `layout` 1, X [B, S, I], Y [B, S, D, H], Y_h [B, D, H]. Control inputs: none (the
+//! optional sequence lengths are data).
 
-use super::{CostCtx, Missing, OpCost, OpDef, Registry, RuleResult};
+use super::{CostCtx, Missing, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
+use crate::model::shapes::TensorFacts;
 use crate::sym::Count;
 
 pub fn register(r: &mut Registry) {
-    r.onnx("LSTM", OpDef::cost(recurrent));
-    r.onnx("GRU", OpDef::cost(recurrent));
-    r.onnx("RNN", OpDef::cost(recurrent));
+    r.onnx("LSTM", OpDef::new(recurrent_shape, recurrent));
+    r.onnx("GRU", OpDef::new(recurrent_shape, recurrent));
+    r.onnx("RNN", OpDef::new(recurrent_shape, recurrent));
+}
+
+fn recurrent_shape(c: &ShapeCtx) -> ShapeResult {
+    let x = c.shape(0)?;
+    let w = c.shape(1)?;
+    if x.len() != 3 || w.len() != 3 {
+        return None;
+    }
+    let gates: i128 = match c.node.op_type.as_str() {
+        "LSTM" => 4,
+        "GRU" => 3,
+        _ => 1,
+    };
+    let h = match c.attrs.int("hidden_size").ok()? {
+        Some(h) if h > 0 => Count::int(h as i128),
+        Some(_) => return None,
+        None => w[1].div_exact(gates)?,
+    };
+    let d = w[0].clone();
+    let layout = c.attrs.int_or("layout", 0).ok()?;
+    let (y, state) = if layout == 0 {
+        (
+            vec![x[0].clone(), d.clone(), x[1].clone(), h.clone()],
+            vec![d, x[1].clone(), h],
+        )
+    } else {
+        (
+            vec![x[0].clone(), x[1].clone(), d.clone(), h.clone()],
+            vec![x[0].clone(), d, h],
+        )
+    };
+    let dtype = c.dtype(0);
+    let fact = |shape| TensorFacts {
+        shape: Some(shape),
+        dtype,
+        value: None,
+    };
+    Some(vec![fact(y), fact(state.clone()), fact(state)])
 }
 
 fn recurrent(c: &CostCtx) -> RuleResult {
@@ -87,6 +127,9 @@ mod tests {
         );
         // per step: 4H·(2I − 1) + 4H·(2H − 1) = 8·5 + 8·3 = 64; + 4H sum = 8; + (12 + 2 + 4)·H = 36
         assert_eq!(lstm.flops(), 2 * (64 + 8 + 36));
+        // Y [S, D, B, H] = [2, 1, 1, 2]; Y_h and Y_c [D, B, H] = [1, 1, 2]
+        assert_eq!(lstm.shape_of(0), vec![2, 1, 1, 2]);
+        assert_eq!(lstm.shape_of(1), vec![1, 1, 2]);
         assert_eq!(lstm.macs(), 2 * (4 * 2 * (3 + 2)));
         // GRU with B: 3H·(2I − 1) + 3H·(2H − 1) = 6·5 + 6·3 = 48; + 3H = 6; + 6H = 12; + 14H = 28
         let gru = eval(

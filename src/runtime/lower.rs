@@ -106,6 +106,9 @@ pub fn lower(model: &mut pb::ModelProto, int4: Int4) -> Result<Lowered, LowerErr
         .iter()
         .any(|n| n.op_type == "GroupQueryAttention" && n.domain == "com.microsoft");
     drop_constant_value_info(graph, &mut out);
+    crate::model::shapes::drop_trailing_empty_inputs(
+        graph.node.iter_mut().map(|n| (&n.op_type, &mut n.input)),
+    );
     split_packed_qkv(graph, opset, &mut out)?;
     exact_int4(graph, int4, &mut out);
     Ok(out)

@@ -110,7 +110,7 @@ pub fn build(
         ..Default::default()
     };
     let own = crate::model::shapes::infer(model, &shapes);
-    if let Some(why) = crate::model::shapes::tract_screen(&model.graph, &own.facts) {
+    if let Some(why) = crate::model::shapes::tract_screen(&model.graph, &own.facts, model.opset()) {
         return Err(run_err(path, why));
     }
     guarded(path, || {
