@@ -67,14 +67,19 @@ pub struct LowerError {
 
 /// Reads `path` with tract's ONNX front end, lowered: what `model_for_path` does, with the
 /// rewrites above applied to the protobuf first (external data is read beside `path`).
+///
+/// `concrete` forces what `Lowered::concrete_dims` says (inputs fixed to numbers, the stored
+/// `value_info` ignored) for any graph: the retry when stored shapes contradict the inputs.
 pub fn tract_model_for_path(
     path: &std::path::Path,
     int4: Int4,
+    concrete: bool,
 ) -> tract_onnx::prelude::TractResult<(tract_onnx::prelude::InferenceModel, Lowered)> {
     use tract_onnx::prelude::*;
     let mut onnx = tract_onnx::onnx();
     let mut proto = onnx.proto_model_for_path(path)?;
-    let lowered = lower(&mut proto, int4).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut lowered = lower(&mut proto, int4).map_err(|e| anyhow::anyhow!("{e}"))?;
+    lowered.concrete_dims |= concrete;
     if lowered.concrete_dims {
         onnx = onnx.with_ignore_value_info(true);
     }

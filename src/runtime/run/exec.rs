@@ -113,8 +113,22 @@ pub fn build(
     if let Some(why) = crate::model::shapes::tract_screen(&model.graph, &own.facts, model.opset()) {
         return Err(run_err(path, why));
     }
+    // Stored `value_info` that contradicts the inputs' sizes (stale symbolic dims of an export)
+    // must not decide: on failure the graph is read again with the inputs fixed to numbers and
+    // `value_info` ignored; if that fails too, the first error is the one reported.
+    plan(path, model, inputs, int4, false)
+        .or_else(|first| plan(path, model, inputs, int4, true).map_err(|_| first))
+}
+
+fn plan(
+    path: &Path,
+    model: &Model,
+    inputs: &[Prepared],
+    int4: crate::runtime::lower::Int4,
+    concrete: bool,
+) -> Result<Plan> {
     guarded(path, || {
-        let (mut m, lowered) = crate::runtime::lower::tract_model_for_path(path, int4)?;
+        let (mut m, lowered) = crate::runtime::lower::tract_model_for_path(path, int4, concrete)?;
         let sources: Vec<String> = m
             .input_outlets()?
             .iter()
