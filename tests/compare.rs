@@ -372,15 +372,24 @@ fn llama_kv_heads_by_hand() {
     let wbytes: Vec<i128> = want.iter().map(|p| 4 * p).collect();
     assert_eq!(ints(&v, "weight_bytes"), wbytes);
 
-    // FLOPs: only the packed QKV projection depends on kv-heads: (2H − 1)·(heads + 2·kv)·d per
-    // token and layer (attention works on the 4 query heads in every configuration).
-    let qkv_drop = |kv: i128| l * (2 * h - 1) * 2 * (4 - kv) * d;
+    // FLOPs per token and layer that depend on kv-heads: the packed QKV projection,
+    // (2H − 1)·(heads + 2·kv)·d, and the rotary embedding of K, 3 FLOPs per rotated element
+    // (kv·d); attention itself works on the 4 query heads in every configuration.
+    let kv_flops = |kv: i128| l * ((2 * h - 1) * 2 * kv * d + 3 * kv * d);
     let prefill = ints(&v, "prefill_flops");
-    let decode = ints(&v, "decode_flops_per_token");
+    // the mean over 2 steps is a half-integer here (a float in JSON), the difference exact
+    let decode: Vec<f64> = row(&v, "decode_flops_per_token")["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     for (k, kv) in kvs.iter().enumerate() {
-        assert_eq!(prefill[0] - prefill[k], p * qkv_drop(*kv), "prefill {kv}");
-        assert_eq!(decode[0] - decode[k], qkv_drop(*kv), "decode {kv}");
+        let drop = kv_flops(4) - kv_flops(*kv);
+        assert_eq!(prefill[0] - prefill[k], p * drop, "prefill {kv}");
+        assert_eq!(decode[0] - decode[k], drop as f64, "decode {kv}");
     }
+    assert_eq!(kv_flops(4) - kv_flops(2), 16_448);
 
     // Decode bytes per step: the weights once + the KV cache of P + k tokens (read P + k − 1,
     // write 1), mean over k = 1, 2: weights + kv_per_token · 5.5.
