@@ -353,6 +353,65 @@ mod tests {
         assert!(err.to_string().contains("classes file c.npy"), "{err}");
     }
 
+    /// `.npy` bytes: the version-`major` header around `dict`, then `data`.
+    fn npy(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend([major, 0]);
+        if major == 1 {
+            b.extend((dict.len() as u16).to_le_bytes());
+        } else {
+            b.extend((dict.len() as u32).to_le_bytes());
+        }
+        b.extend(dict.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn float16_headers_and_data() {
+        // 1-D (3,) in a version-2 header: 1.0 = 0x3C00, −0.5 = 0xB800, 65504 = 0x7BFF (the
+        // largest float16)
+        let b = npy(
+            2,
+            "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }\n",
+            &[0x00, 0x3C, 0x00, 0xB8, 0xFF, 0x7B],
+        );
+        let a = parse_f16(&b).unwrap().unwrap();
+        assert_eq!(a.shape(), &[3]);
+        let v: Vec<f32> = a.iter().map(|x| x.to_f32()).collect();
+        assert_eq!(v, [1.0, -0.5, 65504.0]);
+        // a scalar: shape ()
+        let b = npy(
+            1,
+            "{'descr': '<f2', 'fortran_order': False, 'shape': (), }\n",
+            &[0x00, 0x40],
+        );
+        let a = parse_f16(&b).unwrap().unwrap();
+        assert_eq!((a.ndim(), a.iter().next().unwrap().to_f32()), (0, 2.0));
+        // other dtypes are not float16
+        let b = npy(
+            1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n",
+            &[0, 0, 0x80, 0x3F],
+        );
+        assert!(parse_f16(&b).is_none());
+        // the post-processing readers refuse float16, naming the file
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.npy");
+        std::fs::write(
+            &p,
+            npy(
+                1,
+                "{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }\n",
+                &[0x00, 0x3C],
+            ),
+        )
+        .unwrap();
+        let err = read(&p).unwrap_err().to_string();
+        assert!(err.contains("h.npy") && err.contains("float16"), "{err}");
+        assert!(matches!(read_input(&p).unwrap(), Loaded::F16(_)));
+    }
+
     #[test]
     fn missing_file_names_the_path() {
         let err = read(Path::new("/nonexistent/boxes.npy")).unwrap_err();
