@@ -392,12 +392,13 @@ fn scope(p: Parts, path: &str, src: &str) -> Result<Scope> {
         ..Default::default()
     };
     for (k, v) in p.dims {
-        if *v.get_ref() <= 0 {
+        // 0 is legal (an empty tensor, e.g. past_sequence_length = 0), as with --dim
+        if *v.get_ref() < 0 {
             return Err(at_line(
                 path,
                 src,
                 v.span().start,
-                format!("{k}: dims must be positive, found {}", v.get_ref()),
+                format!("{k}: dims must be zero or positive, found {}", v.get_ref()),
             ));
         }
         s.dims
@@ -612,8 +613,10 @@ mod tests {
         assert!(e.starts_with("b.toml:2: glob: bad glob 'a['"), "{e}");
         let e = err("[[node]]\nglob = \"a\"\n");
         assert_eq!(e, "b.toml:1: [[node]] 'a' sets no limit");
-        let e = err("max_flops = 1\n[dims]\nN = 0\n");
-        assert_eq!(e, "b.toml:3: N: dims must be positive, found 0");
+        let e = err("max_flops = 1\n[dims]\nN = -1\n");
+        assert_eq!(e, "b.toml:3: N: dims must be zero or positive, found -1");
+        let b = Budget::parse("b.toml", "max_flops = 1\n[dims]\npast = 0\n").unwrap();
+        assert_eq!(b.top.dims, [("past".to_string(), 0)]);
         let e = err("max_param_bytes = -1\n");
         assert!(
             e.starts_with("b.toml:1: max_param_bytes: -1: must not be negative"),
