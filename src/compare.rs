@@ -1,6 +1,9 @@
 //! `compare`: several models side by side — totals, per op type, per stage, or node by node (a
 //! model diff) — each value with its delta against the first model, absolute and in percent;
-//! and the ResNeXt grouping study (`--resnext 1x64d,2x40d,...`), built in memory by `synth`.
+//! and the ResNeXt grouping study (`--resnext 1x64d,2x40d,...`), built in memory by `synth`;
+//! and the grouped-query attention study (`--llama 32x32,32x8,32x1`, heads × kv-heads): each
+//! configuration synthesized in memory by `synth llama` (graph only) and costed by the `llm`
+//! analysis ([`LlamaComparison`]).
 //! Each model is an [`Entry`] whose [`Source`] is a file or a synthesized configuration.
 //! Rendered ([`Render`]) as a table, JSON, CSV, Markdown, or a self-contained SVG / HTML bar
 //! chart; the table and Markdown share one row builder, and HTML embeds the Markdown rows.
@@ -10,11 +13,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::analysis::llm::{LlmOptions, LlmReport};
 use crate::analysis::{profile_model, Profile, ProfileOptions};
 use crate::error::{Error, Result};
 use crate::model::shapes::ShapeOptions;
 use crate::report::{human, human_f, Format, Render};
 use crate::sym::Count;
+use crate::synth::llama::LlamaConfig;
 use crate::synth::ResNeXtConfig;
 use crate::util::text::{new_table, right, xml_escape as esc};
 
@@ -378,27 +383,7 @@ pub fn render_table(c: &Comparison, markdown: bool) -> String {
         }
         rows.push(cells);
     }
-    let mut out = String::new();
-    if markdown {
-        out.push_str(&format!("| {} |\n", header.join(" | ")));
-        out.push_str(&format!("|---|{}\n", "---:|".repeat(header.len() - 1)));
-        for r in &rows {
-            out.push_str(&format!("| {} |\n", r.join(" | ")));
-        }
-    } else {
-        let mut t = new_table(&header);
-        for r in &rows {
-            t.add_row(r.iter().enumerate().map(|(i, s)| {
-                if i > 0 {
-                    right(s)
-                } else {
-                    comfy_table::Cell::new(s)
-                }
-            }));
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
-    }
+    let mut out = grid(&header, &rows, markdown);
     for (i, d) in c.diffs.iter().enumerate() {
         let label = &c.entries[i + 1].label;
         out.push_str(&format!(
@@ -417,6 +402,32 @@ pub fn render_table(c: &Comparison, markdown: bool) -> String {
         for (n, w) in &d.changed {
             out.push_str(&format!("  ~ {n}: {w}\n"));
         }
+    }
+    out
+}
+
+/// A Markdown table, or an aligned text table with the value columns on the right.
+fn grid(header: &[String], rows: &[Vec<String>], markdown: bool) -> String {
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!("| {} |\n", header.join(" | ")));
+        out.push_str(&format!("|---|{}\n", "---:|".repeat(header.len() - 1)));
+        for r in rows {
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+    } else {
+        let mut t = new_table(header);
+        for r in rows {
+            t.add_row(r.iter().enumerate().map(|(i, s)| {
+                if i > 0 {
+                    right(s)
+                } else {
+                    comfy_table::Cell::new(s)
+                }
+            }));
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
     }
     out
 }
@@ -687,6 +698,385 @@ impl Render for Comparison {
             Format::Csv => render_csv(self),
             Format::Svg => render_svg(self),
             Format::Html => render_html(self),
+            other => return Err(crate::report::unsupported(other, Self::FORMATS)),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--llama`: grouped-query attention configurations, costed as LLMs.
+
+/// One `--llama` item: query heads × key/value heads (`32x8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadsKv {
+    pub heads: u64,
+    pub kv_heads: u64,
+}
+
+/// The `HxK` items of `list` (`32x32,32x8,32x1`); blanks around items are ignored.
+pub fn parse_llama_list(list: &str) -> Result<Vec<HeadsKv>> {
+    let bad = |item: &str, reason: &str| {
+        Error::usage(
+            "--llama",
+            format!("bad configuration '{item}': {reason} (expected HEADSxKV_HEADS, e.g. 32x8)"),
+        )
+    };
+    let mut out = vec![];
+    for raw in list.split(',') {
+        let item = raw.trim();
+        if item.is_empty() {
+            return Err(bad(raw, "empty item"));
+        }
+        let lower = item.to_ascii_lowercase();
+        let (h, k) = lower.split_once('x').ok_or_else(|| bad(item, "no 'x'"))?;
+        let num = |s: &str| -> Result<u64> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(item, "not a positive integer"));
+            }
+            match s.parse::<u64>() {
+                Ok(0) => Err(bad(item, "must be at least 1")),
+                Ok(v) => Ok(v),
+                Err(_) => Err(bad(item, "number too large")),
+            }
+        };
+        out.push(HeadsKv {
+            heads: num(h)?,
+            kv_heads: num(k)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The `--llama` study: one shape (`base`: layers, hidden, intermediate, vocab, precision, block
+/// size; its heads are replaced per item), the items, and the generation they are costed at
+/// (`llm`: prompt, generate, device).
+#[derive(Clone, Debug)]
+pub struct LlamaStudy {
+    pub base: LlamaConfig,
+    pub configs: Vec<HeadsKv>,
+    pub llm: LlmOptions,
+}
+
+/// One configuration: its label (`32x8`), the synthesized configuration and its LLM report.
+pub struct LlamaEntry {
+    pub label: String,
+    pub config: LlamaConfig,
+    pub report: LlmReport,
+}
+
+/// An exact integer, or a float (a mean that does not divide, tokens/s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    fn from_json(v: &Value) -> Num {
+        match (v.as_i64(), v.as_u64(), v.as_f64()) {
+            (Some(i), _, _) => Num::Int(i as i128),
+            (_, Some(u), _) => Num::Int(u as i128),
+            (_, _, Some(f)) => Num::Float(f),
+            // a count too large for JSON numbers is written as a string
+            _ => v
+                .as_str()
+                .and_then(|s| s.parse::<i128>().ok())
+                .map(Num::Int)
+                .unwrap_or(Num::Float(f64::NAN)),
+        }
+    }
+    pub fn approx(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+    fn sub(self, base: Num) -> Num {
+        match (self, base) {
+            (Num::Int(a), Num::Int(b)) => Num::Int(a - b),
+            (a, b) => Num::Float(a.approx() - b.approx()),
+        }
+    }
+    fn to_json(self) -> Value {
+        match self {
+            Num::Int(i) => Count::int(i).to_json(),
+            Num::Float(f) => json!(f),
+        }
+    }
+    fn plain(self) -> String {
+        match self {
+            Num::Int(i) => i.to_string(),
+            Num::Float(f) => format!("{f:.4}"),
+        }
+    }
+    fn human(self, rate: bool) -> String {
+        match self {
+            Num::Float(f) if rate => format!("{f:.1}"),
+            n => human_f(n.approx()),
+        }
+    }
+    fn signed_human(self, rate: bool) -> String {
+        let s = self.human(rate);
+        if self.approx() > 0.0 {
+            format!("+{s}")
+        } else {
+            s
+        }
+    }
+}
+
+/// A row of the study: a key and one value per configuration.
+pub struct LlamaRow {
+    pub key: &'static str,
+    pub values: Vec<Num>,
+}
+
+impl LlamaRow {
+    /// Each value against the first: the difference and the percentage (none when the first
+    /// is 0).
+    fn deltas(&self) -> Vec<(Num, Option<f64>)> {
+        let base = self.values[0];
+        self.values
+            .iter()
+            .map(|v| {
+                let d = v.sub(base);
+                (
+                    d,
+                    (base.approx() != 0.0).then(|| 100.0 * d.approx() / base.approx()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The `--llama` comparison.
+pub struct LlamaComparison {
+    pub study: LlamaStudy,
+    pub entries: Vec<LlamaEntry>,
+    pub rows: Vec<LlamaRow>,
+}
+
+/// The rows of the study, in order (JSON `rows[].key`).
+fn llama_rows(entries: &[LlamaEntry], with_device: bool) -> Vec<LlamaRow> {
+    type Get = fn(&LlmReport) -> Num;
+    let mut metrics: Vec<(&'static str, Get)> = vec![
+        ("params", |r| Num::Int(r.weights.params)),
+        ("weight_bytes", |r| Num::Int(r.weights.bytes)),
+        ("kv_cache_bytes_per_token", |r| {
+            Num::Int(r.kv_cache.bytes_per_token)
+        }),
+        ("kv_cache_bytes_at_context", |r| {
+            Num::Int(r.kv_cache.bytes_at_context)
+        }),
+        ("prefill_flops", |r| Num::Int(r.prefill.flops)),
+        ("decode_flops_per_token", |r| {
+            Num::from_json(&r.decode.flops_per_token)
+        }),
+        ("decode_bytes_per_token", |r| {
+            Num::from_json(&r.decode.bytes_per_token)
+        }),
+    ];
+    if with_device {
+        metrics.push(("tokens_per_second", |r| {
+            Num::Float(r.decode.tokens_per_second.unwrap_or(0.0))
+        }));
+    }
+    metrics
+        .into_iter()
+        .map(|(key, f)| LlamaRow {
+            key,
+            values: entries.iter().map(|e| f(&e.report)).collect(),
+        })
+        .collect()
+}
+
+/// Synthesizes every configuration in memory (graph only, no file written) and costs it with
+/// the `llm` analysis, then compares them.
+pub fn run_llama(study: &LlamaStudy) -> Result<LlamaComparison> {
+    if study.configs.is_empty() {
+        return Err(Error::usage("--llama", "give at least one HEADSxKV_HEADS"));
+    }
+    let entries = crate::util::par::map(&study.configs, |hk| -> Result<LlamaEntry> {
+        let config = LlamaConfig {
+            heads: hk.heads,
+            kv_heads: hk.kv_heads,
+            weights: false,
+            ..study.base.clone()
+        };
+        let proto = crate::synth::llama::llama(&config)?;
+        let path = PathBuf::from(format!("{}.onnx", config.arch_name()));
+        let model = crate::model::load_bytes(&path, crate::synth::to_bytes(&proto).into())?;
+        let report = crate::analysis::llm::analyse(&model, &study.llm)?;
+        Ok(LlamaEntry {
+            label: format!("{}x{}", hk.heads, hk.kv_heads),
+            config,
+            report,
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let rows = llama_rows(&entries, study.llm.device.is_some());
+    Ok(LlamaComparison {
+        study: study.clone(),
+        entries,
+        rows,
+    })
+}
+
+impl LlamaComparison {
+    /// One line: the shared shape and the generation.
+    fn heading(&self) -> String {
+        let b = &self.study.base;
+        let o = &self.study.llm;
+        let mut s = format!(
+            "Llama configurations (heads x kv-heads): {} layers, hidden {}, intermediate {}, vocab {}, {}{}; prompt {}, generate {} (context {})",
+            b.layers,
+            b.hidden,
+            b.intermediate,
+            b.vocab,
+            b.precision,
+            if b.precision == crate::synth::llama::Precision::Int4 {
+                format!(" (block {})", b.block_size)
+            } else {
+                String::new()
+            },
+            o.prompt,
+            o.generate,
+            o.prompt + o.generate
+        );
+        if let Some(d) = &o.device {
+            s.push_str(&format!(
+                "; device {} ({} GFLOP/s, {} GB/s)",
+                d.name, d.peak_gflops, d.bandwidth_gbs
+            ));
+        }
+        s
+    }
+
+    fn table(&self, markdown: bool) -> String {
+        let mut header = vec!["metric".to_string()];
+        for (i, e) in self.entries.iter().enumerate() {
+            header.push(if i == 0 {
+                e.label.clone()
+            } else {
+                format!("{} (Δ, %)", e.label)
+            });
+        }
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let rate = r.key == "tokens_per_second";
+                let mut cells = vec![r.key.to_string()];
+                for (i, (v, (d, p))) in r.values.iter().zip(r.deltas()).enumerate() {
+                    let base = v.human(rate);
+                    cells.push(if i == 0 {
+                        base
+                    } else {
+                        format!("{base} ({}, {})", d.signed_human(rate), pct_str(p))
+                    });
+                }
+                cells
+            })
+            .collect();
+        let mut out = self.heading();
+        out.push_str(if markdown { "\n\n" } else { "\n" });
+        out.push_str(&grid(&header, &rows, markdown));
+        let bounds: Vec<&str> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.report.decode.bound.as_deref())
+            .collect();
+        if !bounds.is_empty() && bounds.iter().all(|b| *b == "memory") {
+            out.push_str(if markdown { "\n" } else { "" });
+            out.push_str(
+                "decode is memory-bound in every configuration: tokens/s follow the bytes per token\n",
+            );
+        }
+        out
+    }
+
+    fn json(&self) -> Value {
+        let b = &self.study.base;
+        let o = &self.study.llm;
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let d = r.deltas();
+                json!({
+                    "key": r.key,
+                    "values": r.values.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
+                    "delta": d.iter().map(|(d, _)| d.to_json()).collect::<Vec<_>>(),
+                    "delta_pct": d.iter().map(|(_, p)| p.map(Value::from).unwrap_or(Value::Null)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "models": self.entries.iter().map(|e| json!({
+                "label": e.label,
+                "path": format!("synth:{}", e.config.arch_name()),
+                "heads": e.config.heads,
+                "kv_heads": e.config.kv_heads,
+                "head_size": e.config.head_size(),
+                "decode_bound": e.report.decode.bound,
+            })).collect::<Vec<_>>(),
+            "by": "total",
+            "llama": {
+                "layers": b.layers,
+                "hidden": b.hidden,
+                "intermediate": b.intermediate,
+                "vocab": b.vocab,
+                "precision": b.precision.to_string(),
+                "block_size": b.block_size,
+                "prompt": o.prompt,
+                "generate": o.generate,
+                "context": o.prompt + o.generate,
+                "device": o.device.as_ref().map(|d| json!({
+                    "name": d.name,
+                    "peak_gflops": d.peak_gflops,
+                    "bandwidth_gbs": d.bandwidth_gbs,
+                })),
+            },
+            "rows": rows,
+        })
+    }
+
+    fn csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(vec![]);
+        let mut header = vec!["key".to_string()];
+        for (i, e) in self.entries.iter().enumerate() {
+            header.push(e.label.clone());
+            if i > 0 {
+                header.push(format!("{}_delta", e.label));
+                header.push(format!("{}_delta_pct", e.label));
+            }
+        }
+        w.write_record(&header).expect("csv");
+        for r in &self.rows {
+            let mut rec = vec![r.key.to_string()];
+            for (i, (v, (d, p))) in r.values.iter().zip(r.deltas()).enumerate() {
+                rec.push(v.plain());
+                if i > 0 {
+                    rec.push(d.plain());
+                    rec.push(p.map(|p| format!("{p:.4}")).unwrap_or_default());
+                }
+            }
+            w.write_record(&rec).expect("csv");
+        }
+        String::from_utf8(w.into_inner().expect("csv")).expect("utf8")
+    }
+}
+
+impl Render for LlamaComparison {
+    const FORMATS: &'static [Format] = &[Format::Table, Format::Json, Format::Csv, Format::Md];
+
+    fn render_to(&self, format: Format) -> Result<String> {
+        Ok(match format {
+            Format::Table => self.table(false),
+            Format::Md => self.table(true),
+            Format::Json => serde_json::to_string_pretty(&self.json()).expect("json") + "\n",
+            Format::Csv => self.csv(),
             other => return Err(crate::report::unsupported(other, Self::FORMATS)),
         })
     }

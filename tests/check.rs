@@ -1099,3 +1099,89 @@ fn junit_escapes_names() {
     );
     assert!(!r.stdout.contains("a&b"), "{}", r.stdout);
 }
+
+/// `[model.llm]`: per-model LLM limits, key by key over the top level's `[llm]`, a later
+/// matching section over an earlier one, the command line over both. The tiny int4 Llama
+/// fixture caches 512 bytes per token (2 layers · K and V · 1 kv-head · 64 values · 4 bytes,
+/// `models/llm/README.md`): 5 + 4 tokens hold 4,608 bytes, 5 + 5 tokens 5,120.
+#[test]
+fn llm_budgets_per_model_section() {
+    let int4 = "models/llm/llama_int4/model.onnx";
+    let fp32 = "models/llm/llama_fp32/model.onnx";
+    let text = "\
+[llm]
+prompt = 5
+generate = 4
+max_kv_cache_bytes = 4000
+
+[[model]]
+glob = \"**/llama_int4/*.onnx\"
+[model.llm]
+max_kv_cache_bytes = 4608
+
+[[model]]
+glob = \"**/llama_int4/*.onnx\"
+llm = { generate = 5 }
+
+[[model]]
+glob = \"**/llama_fp32/*.onnx\"
+[model.llm]
+max_kv_cache_bytes = \"4.5KiB\"
+";
+    let (_d, b) = budget(text);
+    let b = b.to_str().unwrap();
+    let v = json(&[int4, fp32, "--budget", b], 1);
+    // int4: the limit of its first section (line 9), the generation of its second (5 + 5):
+    // 5,120 bytes over 4,608 by 512.
+    let c = find(&v, 0, "llm.max_kv_cache_bytes");
+    assert_eq!(vlmp(c), (10 * 512, 4608, 4608 - 10 * 512, false));
+    assert!(c["source"].as_str().unwrap().ends_with(":9"), "{c}");
+    assert!(
+        c["message"].as_str().unwrap().contains("at 10 tokens"),
+        "{c}"
+    );
+    // fp32: its own section's limit (line 18), the top level's generation (5 + 4): within.
+    let c = find(&v, 1, "llm.max_kv_cache_bytes");
+    assert_eq!(vlmp(c), (9 * 512, 4608, 0, true));
+    assert!(c["source"].as_str().unwrap().ends_with(":18"), "{c}");
+    // the command line wins over every section: --generate 4 brings int4 back to 4,608
+    let v = json(&[int4, "--budget", b, "--generate", "4"], 0);
+    assert_eq!(
+        vlmp(find(&v, 0, "llm.max_kv_cache_bytes")),
+        (4608, 4608, 0, true)
+    );
+    let v = json(&[int4, "--budget", b, "--max-kv-cache-bytes", "5120"], 0);
+    let c = find(&v, 0, "llm.max_kv_cache_bytes");
+    assert_eq!(vlmp(c), (5120, 5120, 0, true));
+    assert_eq!(c["source"], "--max-kv-cache-bytes");
+    // a model no section matches keeps the top level: 4,608 over 4,000
+    let (_d2, top) = budget("[llm]\nprompt = 5\ngenerate = 4\nmax_kv_cache_bytes = 4000\n[[model]]\nglob = \"nothing*.onnx\"\n[model.llm]\nmax_kv_cache_bytes = 1\n");
+    let v = json(&[int4, "--budget", top.to_str().unwrap()], 1);
+    let c = find(&v, 0, "llm.max_kv_cache_bytes");
+    assert_eq!(vlmp(c), (4608, 4000, -608, false));
+    assert!(c["source"].as_str().unwrap().ends_with(":4"), "{c}");
+}
+
+#[test]
+fn llm_section_errors_name_their_line() {
+    let (_d, b) = budget("[[model]]\nglob = \"*.onnx\"\n[model.llm]\nprompt = 0\n");
+    let e = error(&[
+        "models/llm/llama_int4/model.onnx",
+        "--budget",
+        b.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("budget.toml:4") && e.contains("llm.prompt: 0 must be at least 1"),
+        "{e}"
+    );
+    let (_d, b) = budget("[[model]]\nglob = \"*.onnx\"\n[model.llm]\nmax_kv_bytes = 1\n");
+    let e = error(&[
+        "models/llm/llama_int4/model.onnx",
+        "--budget",
+        b.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("budget.toml:4") && e.contains("max_kv_bytes"),
+        "{e}"
+    );
+}

@@ -288,3 +288,268 @@ fn table_2_configurations_stay_within_the_papers_tolerance() {
         .collect::<Vec<_>>();
     assert!(mem.windows(2).all(|w| w[0] < w[1]), "{mem:?}");
 }
+
+// ---- compare --llama -------------------------------------------------------------------------
+
+/// A tiny Llama shape: L = 2 layers, H = 64 hidden, I = 128 intermediate, V = 100 vocab.
+const TINY: &[&str] = &[
+    "--layers",
+    "2",
+    "--hidden",
+    "64",
+    "--intermediate",
+    "128",
+    "--vocab",
+    "100",
+];
+
+fn llama_json(list: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["compare", "--llama", list, "--format", "json"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    json(&args)
+}
+
+fn ints(v: &serde_json::Value, key: &str) -> Vec<i128> {
+    row(v, key)["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i128)
+        .collect()
+}
+
+#[test]
+fn llama_kv_heads_by_hand() {
+    // 4 query heads of d = 64/4 = 16; kv-heads 4 (multi-head), 2, 1 (multi-query); fp32.
+    let v = llama_json(
+        "4x4,4x2,4x1",
+        &["--precision", "fp32", "--prompt", "4", "--generate", "2"],
+    );
+    let labels: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["4x4", "4x2", "4x1"]);
+    assert_eq!(v["models"][1]["path"], "synth:llama_2l_64h_4x2_fp32");
+    let (l, h, i, voc, d, heads) = (2i128, 64i128, 128i128, 100i128, 16i128, 4i128);
+    let (p, g) = (4i128, 2i128);
+    let kvs = [4i128, 2, 1];
+
+    // KV cache: K and V, each kv·d values per layer and token, 4 bytes (f32).
+    let kv_per_token: Vec<i128> = kvs.iter().map(|kv| 2 * l * kv * d * 4).collect();
+    assert_eq!(kv_per_token, [1024, 512, 256]);
+    assert_eq!(ints(&v, "kv_cache_bytes_per_token"), kv_per_token);
+    // at the context P + G = 6 tokens
+    let at_ctx: Vec<i128> = kv_per_token.iter().map(|b| b * (p + g)).collect();
+    assert_eq!(ints(&v, "kv_cache_bytes_at_context"), at_ctx);
+    assert_eq!(row(&v, "kv_cache_bytes_per_token")["delta"][2], -768);
+    let pct = row(&v, "kv_cache_bytes_per_token")["delta_pct"][2]
+        .as_f64()
+        .unwrap();
+    assert!((pct - -75.0).abs() < 1e-9, "{pct}");
+
+    // Parameters: embedding V·H; per layer packed QKV H·(heads + 2·kv)·d, output heads·d·H,
+    // gate/up/down 3·H·I, two RMS norms 2·H; final norm H; LM head H·V.
+    let params = |kv: i128| {
+        voc * h + l * (h * (heads + 2 * kv) * d + heads * d * h + 3 * h * i + 2 * h) + h + h * voc
+    };
+    let want: Vec<i128> = kvs.iter().map(|kv| params(*kv)).collect();
+    assert_eq!(want[0], 95_040);
+    assert_eq!(ints(&v, "params"), want);
+    // The K and V projections are H × kv·d each: going from 4 to 2 kv-heads drops
+    // 2 layers · 2 projections · 64 · (4 − 2)·16 = 8,192 parameters, to 1 kv-head 12,288.
+    let deltas: Vec<i64> = row(&v, "params")["delta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!(deltas, [0, -(2 * 2 * 64 * 2 * 16), -(2 * 2 * 64 * 3 * 16)]);
+    // fp32 weights: 4 bytes each
+    let wbytes: Vec<i128> = want.iter().map(|p| 4 * p).collect();
+    assert_eq!(ints(&v, "weight_bytes"), wbytes);
+
+    // FLOPs per token and layer that depend on kv-heads: the packed QKV projection,
+    // (2H − 1)·(heads + 2·kv)·d, and the rotary embedding of K, 3 FLOPs per rotated element
+    // (kv·d); attention itself works on the 4 query heads in every configuration.
+    let kv_flops = |kv: i128| l * ((2 * h - 1) * 2 * kv * d + 3 * kv * d);
+    let prefill = ints(&v, "prefill_flops");
+    // the mean over 2 steps is a half-integer here (a float in JSON), the difference exact
+    let decode: Vec<f64> = row(&v, "decode_flops_per_token")["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    for (k, kv) in kvs.iter().enumerate() {
+        let drop = kv_flops(4) - kv_flops(*kv);
+        assert_eq!(prefill[0] - prefill[k], p * drop, "prefill {kv}");
+        assert_eq!(decode[0] - decode[k], drop as f64, "decode {kv}");
+    }
+    assert_eq!(kv_flops(4) - kv_flops(2), 16_448);
+
+    // Decode bytes per step: the weights once + the KV cache of P + k tokens (read P + k − 1,
+    // write 1), mean over k = 1, 2: weights + kv_per_token · 5.5.
+    let dbytes: Vec<i128> = (0..3)
+        .map(|k| wbytes[k] + kv_per_token[k] * 11 / 2)
+        .collect();
+    assert_eq!(ints(&v, "decode_bytes_per_token"), dbytes);
+    // no device: no tokens/s row
+    assert!(v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["key"] != "tokens_per_second"));
+}
+
+#[test]
+fn llama_kv_bytes_follow_the_precision() {
+    // int4 keeps f32 activations (so a f32 cache, 4 bytes); fp16 a 2-byte cache.
+    // 8 heads of d = 8, kv-heads 8 and 2, block 16.
+    for (precision, bytes) in [("int4", 4i128), ("fp16", 2)] {
+        let v = llama_json("8x8,8x2", &["--precision", precision, "--block-size", "16"]);
+        let want: Vec<i128> = [8i128, 2].iter().map(|kv| 2 * 2 * kv * 8 * bytes).collect();
+        assert_eq!(ints(&v, "kv_cache_bytes_per_token"), want, "{precision}");
+        // the default generation: 512 + 128 = 640 tokens
+        assert_eq!(v["llama"]["context"], 640);
+        assert_eq!(
+            ints(&v, "kv_cache_bytes_at_context"),
+            want.iter().map(|b| b * 640).collect::<Vec<_>>()
+        );
+        // logical parameters do not depend on the precision: K and V projections 64 × kv·8
+        assert_eq!(row(&v, "params")["delta"][1], -(2 * 2 * 64 * 6 * 8));
+    }
+}
+
+#[test]
+fn llama_tokens_per_second_on_a_memory_bound_device() {
+    // 1 GB/s and a peak so high that every step is memory-bound: a step takes bytes / 1e9 s.
+    let v = llama_json(
+        "4x4,4x1",
+        &[
+            "--precision",
+            "fp32",
+            "--prompt",
+            "4",
+            "--generate",
+            "2",
+            "--peak-gflops",
+            "1000000",
+            "--bandwidth-gbs",
+            "1",
+        ],
+    );
+    assert_eq!(v["models"][0]["decode_bound"], "memory");
+    // weights 4·params (95,040 and 95,040 − 12,288), KV 1024 and 256 bytes per token;
+    // steps k = 1, 2 read/write P + k = 5, 6 tokens.
+    for (k, (params, kvb)) in [(95_040f64, 1024f64), (95_040.0 - 12_288.0, 256.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let seconds = (4.0 * params + kvb * 5.0) / 1e9 + (4.0 * params + kvb * 6.0) / 1e9;
+        let tps = row(&v, "tokens_per_second")["values"][k].as_f64().unwrap();
+        assert!((tps - 2.0 / seconds).abs() < 1e-6 * tps, "{tps}");
+    }
+    let t = run(&[
+        "compare",
+        "--llama",
+        "4x4,4x1",
+        "--layers",
+        "2",
+        "--hidden",
+        "64",
+        "--intermediate",
+        "128",
+        "--vocab",
+        "100",
+        "--peak-gflops",
+        "1000000",
+        "--bandwidth-gbs",
+        "1",
+    ]);
+    assert!(t.contains("decode is memory-bound"), "{t}");
+}
+
+#[test]
+fn llama_every_format_renders() {
+    let mut base = vec!["compare", "--llama", "4x4,4x2", "--precision", "fp32"];
+    base.extend_from_slice(TINY);
+    base.extend_from_slice(&["--prompt", "4", "--generate", "2"]);
+    let with = |f: &str| {
+        let mut a = base.clone();
+        a.extend_from_slice(&["--format", f]);
+        run(&a)
+    };
+    let table = run(&base);
+    assert!(
+        table.starts_with("Llama configurations (heads x kv-heads): 2 layers, hidden 64")
+            && table.contains("4x2 (Δ, %)")
+            && table.contains("kv_cache_bytes_per_token"),
+        "{table}"
+    );
+    // KV bytes per token 1024 → 512: Δ −512, −50 %.
+    let csv = with("csv");
+    assert!(
+        csv.starts_with("key,4x4,4x2,4x2_delta,4x2_delta_pct\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nkv_cache_bytes_per_token,1024,512,-512,-50.0000\n"),
+        "{csv}"
+    );
+    let md = with("md");
+    assert!(
+        md.contains("| metric | 4x4 | 4x2 (Δ, %) |\n|---|---:|---:|\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| kv_cache_bytes_per_token | 1.02 k | 512 (-512, -50.00%) |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn llama_bad_configurations_are_refused() {
+    let fail = |args: &[&str], needle: &str| {
+        let out = Command::cargo_bin("onnxscope")
+            .unwrap()
+            .args(args)
+            .assert()
+            .code(2);
+        let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(out.get_output().stdout.is_empty());
+    };
+    fail(
+        &["compare", "--llama", "32x0"],
+        "'32x0': must be at least 1",
+    );
+    fail(&["compare", "--llama", "32,8"], "'32': no 'x'");
+    fail(&["compare", "--llama", "32x8,"], "empty item");
+    // kv-heads must divide heads
+    fail(
+        &["compare", "--llama", "32x5"],
+        "kv-heads 5: must divide --heads",
+    );
+    fail(&["compare", "--llama", "32x8", R50], "not both");
+    fail(
+        &["compare", "--llama", "32x8", "--format", "svg"],
+        "svg is not available",
+    );
+    fail(&["compare", "--llama", "32x8", "--by", "op"], "--by");
+    fail(&["compare", "--llama", "32x8", "--prompt", "0"], "--prompt");
+    fail(&["compare", "--llama", "32x8", "--dim", "N=1"], "--dim");
+}
+
+#[test]
+fn llama_flags_need_llama() {
+    Command::cargo_bin("onnxscope")
+        .unwrap()
+        .args(["compare", R50, RX50, "--layers", "2"])
+        .assert()
+        .code(2);
+}

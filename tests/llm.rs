@@ -708,3 +708,60 @@ fn a_local_window_is_costed_step_by_step() {
     // steps 3 and 4 attend the same 7 keys: they differ only by the mask's ReduceSum (T − 1)
     assert_eq!(r.decode.steps[3].flops - r.decode.steps[2].flops, 1);
 }
+
+/// `--input NAME=SHAPE` takes a 0 dim (an empty past KV cache) as `--dim` does: profiling the
+/// first step with the past inputs forced to [1, 2, 0, 16] costs the prefill by hand at P = 5
+/// (sequence 5, total 5) and matches `--dim past_sequence_length=0`.
+#[test]
+fn an_empty_past_given_as_input_shapes_is_the_prefill() {
+    let m = fixture("llama_fp32");
+    let m = m.to_str().unwrap();
+    let profile_flops = |extra: &[&str]| -> i128 {
+        let mut args = vec!["profile", m, "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = Command::cargo_bin("onnxscope")
+            .unwrap()
+            .args(&args)
+            .assert()
+            .success();
+        let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        as_i128(&v["totals"]["flops"])
+    };
+    let mut shapes = vec![
+        "--input".to_string(),
+        "input_ids=1x5".into(),
+        "--input".into(),
+        "attention_mask=1x5".into(),
+    ];
+    for l in 0..2 {
+        for kv in ["key", "value"] {
+            shapes.push("--input".into());
+            shapes.push(format!("past_key_values.{l}.{kv}=1x2x0x16"));
+        }
+    }
+    let shapes: Vec<&str> = shapes.iter().map(String::as_str).collect();
+    let by_input = profile_flops(&shapes);
+    assert_eq!(by_input, llama_step(5, 5));
+    let by_dim = profile_flops(&[
+        "--dim",
+        "batch_size=1",
+        "--dim",
+        "sequence_length=5",
+        "--dim",
+        "total_sequence_length=5",
+        "--dim",
+        "past_sequence_length=0",
+    ]);
+    assert_eq!(by_input, by_dim);
+    // a negative dim is still refused, naming the input
+    let out = Command::cargo_bin("onnxscope")
+        .unwrap()
+        .args(["profile", m, "--input", "input_ids=1x-1"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(
+        err.contains("input_ids") && err.contains("-1") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -940,3 +940,149 @@ fn profile_shows_the_roofline_estimate_beside_measured_time() {
     assert!(p["estimate_ms"].as_f64().unwrap() > est("conv1"));
     assert!(p["total_ms"].as_f64().unwrap() > 0.0);
 }
+
+/// A float16 `.npy` written byte by byte: the version-1 header numpy writes (padded so the data
+/// starts on a 64-byte boundary), then the IEEE half-precision bit patterns.
+fn save_f16(
+    dir: &Path,
+    name: &str,
+    descr: &str,
+    fortran: bool,
+    shape: &[usize],
+    bits: &[u16],
+) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut h = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape_text}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((h.len() as u16).to_le_bytes());
+    bytes.extend(h.as_bytes());
+    for b in bits {
+        bytes.extend(if descr.starts_with('>') {
+            b.to_be_bytes()
+        } else {
+            b.to_le_bytes()
+        });
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn float16_npy_inputs_feed_a_float16_model() {
+    // s = x + y, p = x·y on float16 [2, 2]; every value below is exact in float16.
+    let h = |name: &str| vi(name, dt::FLOAT16, &[D::V(2), D::V(2)]);
+    let f16_model = model(
+        vec![
+            node("Add", "add", &["x", "y"], &["s"], vec![]),
+            node("MatMul", "mm", &["x", "y"], &["p"], vec![]),
+        ],
+        vec![h("x"), h("y")],
+        vec![h("s"), h("p")],
+        vec![],
+    );
+    let (dir, p) = write_model(&f16_model, "f16.onnx");
+    let d = dir.path();
+    // float16 bits: 1.0 = 0x3C00, 2.0 = 0x4000, 0.5 = 0x3800, −1.0 = 0xBC00, 3.0 = 0x4200,
+    // 0.25 = 0x3400, 1.5 = 0x3E00, −2.0 = 0xC000.
+    // x = [[1, 2], [0.5, −1]], written in Fortran (column) order: 1, 0.5, 2, −1.
+    let x = save_f16(
+        d,
+        "x.npy",
+        "<f2",
+        true,
+        &[2, 2],
+        &[0x3C00, 0x3800, 0x4000, 0xBC00],
+    );
+    // y = [[3, 0.25], [1.5, −2]], big-endian.
+    let y = save_f16(
+        d,
+        "y.npy",
+        ">f2",
+        false,
+        &[2, 2],
+        &[0x4200, 0x3400, 0x3E00, 0xC000],
+    );
+    let out = d.join("out");
+    let v = json(&[
+        p.to_str().unwrap(),
+        "--input",
+        &format!("x={x}"),
+        "--input",
+        &format!("y={y}"),
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(v["inputs"][0]["dtype"], "float16", "{v}");
+    assert_eq!(v["inputs"][1]["dtype"], "float16", "{v}");
+    assert_eq!(v["outputs"][0]["note"], "float16 widened to float32", "{v}");
+    // s = [[1 + 3, 2 + 0.25], [0.5 + 1.5, −1 − 2]]
+    let s = read_f32(&out.join("s.npy"));
+    assert_eq!(s.into_raw_vec_and_offset().0, [4.0, 2.25, 2.0, -3.0]);
+    // p = [[1·3 + 2·1.5, 1·0.25 + 2·(−2)], [0.5·3 − 1·1.5, 0.5·0.25 + (−1)·(−2)]]
+    let prod = read_f32(&out.join("p.npy"));
+    assert_eq!(prod.into_raw_vec_and_offset().0, [6.0, -3.75, 0.0, 2.125]);
+
+    // a float16 file for a float32 input is refused, naming both dtypes
+    let tiny = m("models/tiny_cnn.onnx");
+    let x4 = save_f16(d, "x4.npy", "<f2", false, &[1, 1, 2, 2], &[0x3C00; 4]);
+    let err = fails(&[&tiny, "--input", &format!("x={x4}")]);
+    assert!(
+        err.contains("input 'x' takes float32") && err.contains("float16 [1,1,2,2]"),
+        "{err}"
+    );
+    // a float16 file whose data is short names the file and the sizes
+    let short = save_f16(d, "short.npy", "<f2", false, &[2, 2], &[0x3C00; 3]);
+    let err = fails(&[
+        p.to_str().unwrap(),
+        "--input",
+        &format!("x={short}"),
+        "--input",
+        &format!("y={y}"),
+    ]);
+    assert!(
+        err.contains("short.npy") && err.contains("needs 8 bytes") && err.contains("holds 6"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn an_empty_input_runs() {
+    // y = x + x with x [N, 2]: --dim N=0 makes an empty tensor, and the output is [0, 2].
+    let m0 = model(
+        vec![node("Add", "add", &["x", "x"], &["y"], vec![])],
+        vec![vi("x", dt::FLOAT, &[D::S("N"), D::V(2)])],
+        vec![vi("y", dt::FLOAT, &[D::S("N"), D::V(2)])],
+        vec![],
+    );
+    let (dir, p) = write_model(&m0, "empty.onnx");
+    let out = dir.path().join("out");
+    let v = json(&[
+        p.to_str().unwrap(),
+        "--random",
+        "--dim",
+        "N=0",
+        "--output-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([0, 2]), "{v}");
+    assert_eq!(v["outputs"][0]["min"], serde_json::Value::Null, "{v}");
+    assert_eq!(read_f32(&out.join("y.npy")).shape(), &[0, 2]);
+    // an empty .npy does the same
+    let x = save(dir.path(), "x.npy", &ArrayD::<f32>::zeros(vec![0, 2]));
+    let v = json(&[p.to_str().unwrap(), "--input", &format!("x={x}")]);
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([0, 2]), "{v}");
+}

@@ -5,7 +5,9 @@
 //!
 //! Precedence, key by key: the file's top level, then each matching `[[model]]` section in file
 //! order (a later match overrides an earlier one), then the command line's `--max-*` / `--dim`.
-//! An `[llm]` table (top level only) sets the LLM budgets of `budget::llm`.
+//! An `[llm]` table sets the LLM budgets of `budget::llm`, at the top level and in `[[model]]`
+//! sections (`[model.llm]`), with the same precedence key by key: the top level's `[llm]`, then
+//! each matching section's in file order, then the command line's LLM flags.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -103,6 +105,7 @@ struct RawModelSection {
     op_type: BTreeMap<String, Spanned<RawNodeLimits>>,
     #[serde(default)]
     node: Vec<Spanned<RawNodeRule>>,
+    llm: Option<RawLlm>,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +219,8 @@ pub struct ModelSection {
     /// Match the file name only (the glob has no `/`).
     name_only: bool,
     pub scope: Scope,
+    /// The section's `[model.llm]` (empty without one).
+    pub llm: LlmLimits,
 }
 
 #[derive(Clone, Debug)]
@@ -387,12 +392,13 @@ fn scope(p: Parts, path: &str, src: &str) -> Result<Scope> {
         ..Default::default()
     };
     for (k, v) in p.dims {
-        if *v.get_ref() <= 0 {
+        // 0 is legal (an empty tensor, e.g. past_sequence_length = 0), as with --dim
+        if *v.get_ref() < 0 {
             return Err(at_line(
                 path,
                 src,
                 v.span().start,
-                format!("{k}: dims must be positive, found {}", v.get_ref()),
+                format!("{k}: dims must be zero or positive, found {}", v.get_ref()),
             ));
         }
         s.dims
@@ -498,11 +504,16 @@ impl Budget {
                 path,
                 src,
             )?;
+            let llm = match &r.llm {
+                Some(l) => llm_limits(l, path, src)?,
+                None => LlmLimits::default(),
+            };
             models.push(ModelSection {
                 name_only: !text.contains('/'),
                 glob: r.glob.get_ref().clone(),
                 matcher,
                 scope: sc,
+                llm,
             });
         }
         let llm = match &raw.llm {
@@ -517,26 +528,37 @@ impl Budget {
         })
     }
 
-    /// The file's limits for a model: the top level, then every matching `[[model]]` section.
-    pub fn effective(&self, model: &Path) -> Effective {
-        let mut e = Effective::default();
-        e.apply(&self.top);
+    /// The `[[model]]` sections whose glob matches a model, in file order.
+    fn matching<'a>(&'a self, model: &Path) -> impl Iterator<Item = &'a ModelSection> + 'a {
         let rel = relative(model);
         let name = model
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        for m in &self.models {
-            let hit = if m.name_only {
+        self.models.iter().filter(move |m| {
+            if m.name_only {
                 m.matcher.is_match(&name)
             } else {
                 m.matcher.is_match(&rel)
-            };
-            if hit {
-                e.apply(&m.scope);
             }
+        })
+    }
+
+    /// The file's limits for a model: the top level, then every matching `[[model]]` section.
+    pub fn effective(&self, model: &Path) -> Effective {
+        let mut e = Effective::default();
+        e.apply(&self.top);
+        for m in self.matching(model) {
+            e.apply(&m.scope);
         }
         e
+    }
+
+    /// The file's LLM limits for a model, key by key: the top level's `[llm]`, then every
+    /// matching section's `[model.llm]` (a later match overrides an earlier one).
+    pub fn effective_llm(&self, model: &Path) -> LlmLimits {
+        self.matching(model)
+            .fold(self.llm.clone(), |acc, m| m.llm.over(&acc))
     }
 }
 
@@ -591,8 +613,10 @@ mod tests {
         assert!(e.starts_with("b.toml:2: glob: bad glob 'a['"), "{e}");
         let e = err("[[node]]\nglob = \"a\"\n");
         assert_eq!(e, "b.toml:1: [[node]] 'a' sets no limit");
-        let e = err("max_flops = 1\n[dims]\nN = 0\n");
-        assert_eq!(e, "b.toml:3: N: dims must be positive, found 0");
+        let e = err("max_flops = 1\n[dims]\nN = -1\n");
+        assert_eq!(e, "b.toml:3: N: dims must be zero or positive, found -1");
+        let b = Budget::parse("b.toml", "max_flops = 1\n[dims]\npast = 0\n").unwrap();
+        assert_eq!(b.top.dims, [("past".to_string(), 0)]);
         let e = err("max_param_bytes = -1\n");
         assert!(
             e.starts_with("b.toml:1: max_param_bytes: -1: must not be negative"),
@@ -618,5 +642,44 @@ mod tests {
         assert_eq!(e.model[&Metric::Flops].max, 30);
         let e = b.effective(Path::new("m/sub/a1.onnx"));
         assert_eq!(e.model[&Metric::Flops].max, 10, "* does not cross /");
+    }
+
+    #[test]
+    fn llm_precedence() {
+        let b = Budget::parse(
+            "b.toml",
+            "[llm]\nprompt = 8\nmax_kv_cache_bytes = 100\ndevice = \"a100\"\n\
+             [[model]]\nglob = \"a*.onnx\"\n[model.llm]\nmax_kv_cache_bytes = 200\ngenerate = 3\n\
+             [[model]]\nglob = \"ab.onnx\"\n[model.llm]\nmax_kv_cache_bytes = 300\npeak_gflops = 1.0\nbandwidth_gbs = 2.0\n",
+        )
+        .unwrap();
+        let kv = |l: &LlmLimits| {
+            l.max_kv_cache_bytes
+                .as_ref()
+                .map(|x| (x.value, x.source.clone()))
+        };
+        // no section matches: the top level
+        let e = b.effective_llm(Path::new("z.onnx"));
+        assert_eq!(kv(&e), Some((100, "b.toml:3".into())));
+        assert_eq!((e.prompt, e.generate), (Some(8), None));
+        assert_eq!(e.device.as_ref().map(|d| d.name.as_str()), Some("a100"));
+        // one section: its keys over the top level's, the others kept
+        let e = b.effective_llm(Path::new("d/ac.onnx"));
+        assert_eq!(kv(&e), Some((200, "b.toml:8".into())));
+        assert_eq!((e.prompt, e.generate), (Some(8), Some(3)));
+        assert_eq!(e.device.as_ref().map(|d| d.name.as_str()), Some("a100"));
+        // two sections: the later one wins where it sets a key
+        let e = b.effective_llm(Path::new("ab.onnx"));
+        assert_eq!(kv(&e), Some((300, "b.toml:13".into())));
+        assert_eq!((e.prompt, e.generate), (Some(8), Some(3)));
+        assert_eq!(e.device.as_ref().map(|d| d.peak_gflops), Some(1.0));
+        // the command line over the file
+        let cli = LlmLimits {
+            generate: Some(9),
+            ..Default::default()
+        };
+        let e = cli.over(&b.effective_llm(Path::new("ab.onnx")));
+        assert_eq!((e.prompt, e.generate), (Some(8), Some(9)));
+        assert_eq!(kv(&e), Some((300, "b.toml:13".into())));
     }
 }

@@ -162,10 +162,10 @@ pub fn check(a: &CheckOptions) -> Result<output::Report> {
             .unwrap_or_default();
         let eff = file::with_cli(eff, cli);
         let llm_limits = a.llm.over(
-            budget
+            &budget
                 .as_ref()
-                .map(|b| &b.llm)
-                .unwrap_or(&Default::default()),
+                .map(|b| b.effective_llm(path))
+                .unwrap_or_default(),
         );
         if eff.is_empty() && baseline.is_none() && llm_limits.is_empty() {
             return Err(Error::invalid(

@@ -19,7 +19,8 @@ pub struct ShapeArgs {
     /// Bind a symbolic dim, e.g. `--dim N=8` (repeatable).
     #[arg(long = "dim", value_name = "SYM=VALUE")]
     pub dims: Vec<String>,
-    /// Force an input's shape, e.g. `--input input=1x3x224x224` (repeatable).
+    /// Force an input's shape, e.g. `--input input=1x3x224x224` (repeatable; a 0 dim is an
+    /// empty tensor).
     #[arg(long = "input", value_name = "NAME=SHAPE")]
     pub inputs: Vec<String>,
     /// Skip tract's inference and use only onnxscope's own shape rules.
@@ -42,10 +43,11 @@ impl ShapeArgs {
                 .map_err(|_| {
                     Error::usage("--input", format!("'{v}' is not a shape like 1x3x224x224"))
                 })?;
-            if let Some(bad) = shape.iter().find(|d| **d <= 0) {
+            // 0 is legal (an empty tensor), as with --dim
+            if let Some(bad) = shape.iter().find(|d| **d < 0) {
                 return Err(Error::usage(
                     "--input",
-                    format!("{k}: dim {bad} must be positive"),
+                    format!("{k}: dim {bad}: dims must be zero or positive"),
                 ));
             }
             inputs.insert(k.to_string(), shape);

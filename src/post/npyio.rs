@@ -1,10 +1,13 @@
 //! `.npy` input and output for the post-processing commands: read an array of any numeric
 //! dtype once, then convert it to what the caller needs (float32 values, integer labels) with
-//! errors that name the file and the expected dtype; write result arrays.
+//! errors that name the file and the expected dtype; write result arrays. Float16 arrays
+//! (`<f2`, `>f2`), which ndarray-npy does not read, are parsed here for `run`'s inputs
+//! ([`read_input`]).
 
 use std::path::Path;
 
-use ndarray::ArrayD;
+use half::f16;
+use ndarray::{ArrayD, ShapeBuilder};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
 use super::PostError;
@@ -160,13 +163,98 @@ fn parse_npy(bytes: &[u8]) -> Result<NpyArray, ReadNpyError> {
     ArrayD::<u64>::read_npy(bytes).map(NpyArray::U64)
 }
 
-/// Reads a whole `.npy` file.
-pub fn read(path: &Path) -> Result<NpyArray, PostError> {
-    let bytes = std::fs::read(path).map_err(|source| PostError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_npy(&bytes).map_err(|e| PostError::Npy {
+/// The header of a `.npy` file: dtype descriptor, Fortran order, shape; and where the data
+/// starts.
+#[derive(Debug, PartialEq, Eq)]
+struct Header {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    data_start: usize,
+}
+
+/// Parses the header (format versions 1–3); `None` when `bytes` is not `.npy`.
+fn header(bytes: &[u8]) -> Option<Header> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY")?;
+    let (major, rest) = (*rest.first()?, rest.get(2..)?);
+    let (len, start): (usize, usize) = match major {
+        1 => (
+            u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize,
+            10,
+        ),
+        2 | 3 => (
+            u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize,
+            12,
+        ),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
+    // the value after `'key':` in the header's dict literal
+    let value = |key: &str| -> Option<&str> {
+        let at = text.find(&format!("'{key}'"))? + key.len() + 2;
+        Some(text[at..].trim_start().strip_prefix(':')?.trim_start())
+    };
+    let descr = value("descr")?;
+    let descr = descr.strip_prefix('\'')?;
+    let descr = &descr[..descr.find('\'')?];
+    let fortran = value("fortran_order")?.starts_with("True");
+    let shape = value("shape")?.strip_prefix('(')?;
+    let shape = &shape[..shape.find(')')?];
+    let shape = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<usize>().ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(Header {
+        descr: descr.to_string(),
+        fortran,
+        shape,
+        data_start: start + len,
+    })
+}
+
+/// A float16 array (`<f2`, `>f2`), or `None` when the file holds another dtype.
+fn parse_f16(bytes: &[u8]) -> Option<Result<ArrayD<f16>, String>> {
+    let h = header(bytes)?;
+    let big = match h.descr.as_str() {
+        "<f2" | "|f2" | "=f2" => false,
+        ">f2" => true,
+        _ => return None,
+    };
+    let n = h
+        .shape
+        .iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .and_then(|n| n.checked_mul(2));
+    let data = &bytes[h.data_start.min(bytes.len())..];
+    let Some(n) = n.filter(|n| *n == data.len()) else {
+        return Some(Err(format!(
+            "float16 array of shape {:?} needs {} bytes of data, the file holds {}",
+            h.shape,
+            n.map_or("too many".to_string(), |n| n.to_string()),
+            data.len()
+        )));
+    };
+    let values: Vec<f16> = data[..n]
+        .chunks_exact(2)
+        .map(|b| {
+            let b = [b[0], b[1]];
+            f16::from_bits(if big {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            })
+        })
+        .collect();
+    let shape = ndarray::IxDyn(&h.shape).set_f(h.fortran);
+    Some(Ok(
+        ArrayD::from_shape_vec(shape, values).expect("length checked")
+    ))
+}
+
+fn npy_error(path: &Path, e: ReadNpyError) -> PostError {
+    PostError::Npy {
         path: path.to_path_buf(),
         message: match e {
             ReadNpyError::WrongDescriptor(d) => {
@@ -174,7 +262,49 @@ pub fn read(path: &Path) -> Result<NpyArray, PostError> {
             }
             other => other.to_string(),
         },
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, PostError> {
+    std::fs::read(path).map_err(|source| PostError::Io {
+        path: path.to_path_buf(),
+        source,
     })
+}
+
+/// Reads a whole `.npy` file.
+pub fn read(path: &Path) -> Result<NpyArray, PostError> {
+    let bytes = read_bytes(path)?;
+    if parse_f16(&bytes).is_some() {
+        return Err(PostError::Npy {
+            path: path.to_path_buf(),
+            message: "float16 arrays are read as model inputs (`run`) only; save it as float32"
+                .into(),
+        });
+    }
+    parse_npy(&bytes).map_err(|e| npy_error(path, e))
+}
+
+/// A `.npy` input of `run`: any dtype [`read`] takes, or float16.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    Array(NpyArray),
+    F16(ArrayD<f16>),
+}
+
+/// Reads a whole `.npy` file of any numeric dtype, float16 included.
+pub fn read_input(path: &Path) -> Result<Loaded, PostError> {
+    let bytes = read_bytes(path)?;
+    match parse_f16(&bytes) {
+        Some(Ok(a)) => Ok(Loaded::F16(a)),
+        Some(Err(message)) => Err(PostError::Npy {
+            path: path.to_path_buf(),
+            message,
+        }),
+        None => parse_npy(&bytes)
+            .map(Loaded::Array)
+            .map_err(|e| npy_error(path, e)),
+    }
 }
 
 /// Writes `array` to `path` as `.npy`.
@@ -221,6 +351,65 @@ mod tests {
             .into_labels("classes file c.npy")
             .unwrap_err();
         assert!(err.to_string().contains("classes file c.npy"), "{err}");
+    }
+
+    /// `.npy` bytes: the version-`major` header around `dict`, then `data`.
+    fn npy(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = b"\x93NUMPY".to_vec();
+        b.extend([major, 0]);
+        if major == 1 {
+            b.extend((dict.len() as u16).to_le_bytes());
+        } else {
+            b.extend((dict.len() as u32).to_le_bytes());
+        }
+        b.extend(dict.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn float16_headers_and_data() {
+        // 1-D (3,) in a version-2 header: 1.0 = 0x3C00, −0.5 = 0xB800, 65504 = 0x7BFF (the
+        // largest float16)
+        let b = npy(
+            2,
+            "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }\n",
+            &[0x00, 0x3C, 0x00, 0xB8, 0xFF, 0x7B],
+        );
+        let a = parse_f16(&b).unwrap().unwrap();
+        assert_eq!(a.shape(), &[3]);
+        let v: Vec<f32> = a.iter().map(|x| x.to_f32()).collect();
+        assert_eq!(v, [1.0, -0.5, 65504.0]);
+        // a scalar: shape ()
+        let b = npy(
+            1,
+            "{'descr': '<f2', 'fortran_order': False, 'shape': (), }\n",
+            &[0x00, 0x40],
+        );
+        let a = parse_f16(&b).unwrap().unwrap();
+        assert_eq!((a.ndim(), a.iter().next().unwrap().to_f32()), (0, 2.0));
+        // other dtypes are not float16
+        let b = npy(
+            1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n",
+            &[0, 0, 0x80, 0x3F],
+        );
+        assert!(parse_f16(&b).is_none());
+        // the post-processing readers refuse float16, naming the file
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.npy");
+        std::fs::write(
+            &p,
+            npy(
+                1,
+                "{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }\n",
+                &[0x00, 0x3C],
+            ),
+        )
+        .unwrap();
+        let err = read(&p).unwrap_err().to_string();
+        assert!(err.contains("h.npy") && err.contains("float16"), "{err}");
+        assert!(matches!(read_input(&p).unwrap(), Loaded::F16(_)));
     }
 
     #[test]

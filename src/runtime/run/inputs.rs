@@ -252,7 +252,8 @@ impl Bindings {
         Ok(())
     }
 
-    /// The concrete shape of a declared input: bound symbols, others at 1.
+    /// The concrete shape of a declared input: bound symbols (0 included: an empty tensor),
+    /// others at 1; a fixed dim that is not positive (an exporter's "unknown") at 1.
     pub fn concrete(&self, spec: &InputSpec) -> Result<Vec<usize>> {
         let Some(declared) = &spec.shape else {
             return Err(Error::usage(
@@ -272,8 +273,13 @@ impl Bindings {
         declared
             .iter()
             .map(|d| {
+                let fixed = d.as_int().is_some();
                 let v = d.bind(&ones).as_int().unwrap_or(1);
-                Ok(if v <= 0 { 1 } else { v as usize })
+                Ok(if v < 0 || (fixed && v == 0) {
+                    1
+                } else {
+                    v as usize
+                })
             })
             .collect()
     }
@@ -327,13 +333,34 @@ pub fn npy_to_tensor(a: NpyArray) -> Tensor {
 }
 
 /// Reads an input from `.npy` and checks its dtype and shape against the declaration.
+/// A float16 file (`<f2`) feeds a float16 input as it is; a float16 input also takes float32
+/// and float64 files, rounded to nearest.
 pub fn from_npy(spec: &InputSpec, path: &Path, b: &mut Bindings) -> Result<Prepared> {
-    let a = npyio::read(path)?;
+    let a = match npyio::read_input(path)? {
+        npyio::Loaded::Array(a) => a,
+        npyio::Loaded::F16(a) => {
+            if spec.dtype != dt::FLOAT16 && spec.dtype != dt::UNDEFINED {
+                return Err(dtype_mismatch(spec, path, "float16", a.shape()));
+            }
+            let tensor: Tensor = a.into();
+            b.check(
+                spec,
+                tensor.shape(),
+                &format!("{} (float16)", path.display()),
+            )?;
+            return Ok(Prepared {
+                name: spec.name.clone(),
+                tensor,
+                source: Source::Npy(path.to_path_buf()),
+                note: None,
+            });
+        }
+    };
     let file_dtype = a.dtype();
     let what = format!("{} ({file_dtype})", path.display());
     let mut note = None;
     let tensor = if spec.dtype == dt::FLOAT16 && matches!(a, NpyArray::F32(_) | NpyArray::F64(_)) {
-        // .npy float16 is not readable here: accept wider floats, rounded to float16
+        // wider floats are accepted too, rounded to float16
         note = Some(format!("{file_dtype} rounded to float16"));
         let t = npy_to_tensor(a);
         t.cast_to_dt(DatumType::F16)
@@ -341,17 +368,7 @@ pub fn from_npy(spec: &InputSpec, path: &Path, b: &mut Bindings) -> Result<Prepa
             .into_owned()
     } else {
         if spec.dtype != dt::UNDEFINED && dt::name(spec.dtype) != file_dtype {
-            return Err(Error::usage(
-                "--input",
-                format!(
-                    "input '{}' takes {} {}; {} holds {file_dtype} {}",
-                    spec.name,
-                    dt::name(spec.dtype),
-                    shape_text(&spec.shape),
-                    path.display(),
-                    dims_text(a.shape()),
-                ),
-            ));
+            return Err(dtype_mismatch(spec, path, file_dtype, a.shape()));
         }
         npy_to_tensor(a)
     };
@@ -362,6 +379,21 @@ pub fn from_npy(spec: &InputSpec, path: &Path, b: &mut Bindings) -> Result<Prepa
         source: Source::Npy(path.to_path_buf()),
         note,
     })
+}
+
+/// `input 'x' takes float32 [N,4]; a.npy holds float16 [2,4]`.
+fn dtype_mismatch(spec: &InputSpec, path: &Path, file_dtype: &str, shape: &[usize]) -> Error {
+    Error::usage(
+        "--input",
+        format!(
+            "input '{}' takes {} {}; {} holds {file_dtype} {}",
+            spec.name,
+            dt::name(spec.dtype),
+            shape_text(&spec.shape),
+            path.display(),
+            dims_text(shape),
+        ),
+    )
 }
 
 /// Reads an image as an NCHW float tensor `[1,C,H,W]`: C from the declaration (1 gray, 3 RGB,
