@@ -11,6 +11,7 @@ mod llm_run;
 mod memory;
 mod models;
 mod ops;
+mod parallel;
 mod realworld;
 mod regions;
 mod run;

@@ -307,7 +307,7 @@ pub fn join(model: &Model, shapes: &ShapeOptions, info: &ShapeInfo, t: Tables) -
     }
     let by_op_type = rollup(&nodes, |n| &n.op_type);
     let by_stage = rollup(&nodes, |n| &n.stage);
-    let p = &model.proto;
+    let p = &model.header;
     Profile {
         model: ModelInfo {
             path: model.path.display().to_string(),
