@@ -3,7 +3,7 @@
 //! apart. Built once, never mutated by the analysis passes, which keep side tables by `NodeId`.
 //! Validation happens here: dangling tensor names, duplicate outputs, cycles, negative dims.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -12,6 +12,7 @@ use super::proto::{self, AttributeProto, GraphProto, TensorProto, ValueInfoProto
 use super::Shape;
 use crate::error::{Error, Location, Result};
 use crate::sym::Count;
+use crate::util::hash::FxHashMap;
 
 pub type NodeId = usize;
 pub type TensorId = usize;
@@ -97,7 +98,8 @@ pub struct Graph {
     pub name: String,
     pub nodes: Vec<Node>,
     pub tensors: Vec<Tensor>,
-    pub by_name: HashMap<String, TensorId>,
+    /// Tensors by name (FxHash: hashed once per node input and output while building).
+    pub by_name: FxHashMap<String, TensorId>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
     /// Producer → consumer edges weighted by the tensor that flows.
@@ -478,6 +480,12 @@ impl Graph {
             }
         }
         // The DAG and a topological order.
+        let edges: usize = graph
+            .nodes
+            .iter()
+            .map(|n| n.inputs.len() + n.implicit_inputs.len())
+            .sum();
+        graph.dag = DiGraph::with_capacity(graph.nodes.len(), edges);
         let idx: Vec<NodeIndex> = (0..graph.nodes.len())
             .map(|i| graph.dag.add_node(i))
             .collect();
