@@ -375,7 +375,6 @@ impl Graph {
         }
         // Inputs, subgraphs, edges.
         for (index, n) in g.node.iter().enumerate() {
-            let at = graph.location(file, index);
             let mut ins = Vec::with_capacity(n.input.len());
             for (slot, i) in n.input.iter().enumerate() {
                 if i.is_empty() {
@@ -399,7 +398,7 @@ impl Graph {
                     ),
                     None => {
                         return Err(Error::invalid(
-                            at,
+                            graph.location(file, index),
                             format!("input {slot} names tensor '{i}', which is not a graph input, an initializer or the output of any node"),
                         ))
                     }
