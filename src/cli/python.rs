@@ -14,7 +14,6 @@
 //! as `OnnxscopeError`, never as a crash of the interpreter.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
