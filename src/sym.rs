@@ -17,7 +17,7 @@ type Terms = BTreeMap<Monomial, i128>;
 /// bound model are such constants); a wider constant or a polynomial in a box; an overflowed
 /// computation as its own state. The form is canonical (a constant is never a `Poly`, a
 /// constant within `i64` never `Wide`), so equality is structural.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
     Int(i64),
     Wide(Box<i128>),
@@ -25,7 +25,7 @@ enum Repr {
     Overflow,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Count(Repr);
 
 impl Default for Count {

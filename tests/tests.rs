@@ -12,6 +12,7 @@ mod memory;
 mod models;
 mod odd_dims;
 mod ops;
+mod parallel;
 mod realworld;
 mod regions;
 mod run;

@@ -1195,8 +1195,8 @@ fn kv_bytes(
             .nodes
             .iter()
             .flat_map(|n| n.outputs.iter())
-            .find(|t| t.name == *name)
-            .and_then(|t| t.shape.clone().map(|s| (s, t.dtype)));
+            .find(|t| *t.name == **name)
+            .and_then(|t| t.shape.as_deref().map(|s| (s.to_vec(), t.dtype)));
         let t = g.tensor(name);
         let (shape, dtype) = match (inferred, t) {
             (Some((s, d)), _) => (s, crate::analysis::memory::dtype_of_name(d)),

@@ -69,12 +69,11 @@ fn cost_node(
     path_prefix: &str,
 ) -> Result<(std::result::Result<OpCost, String>, Vec<Unknown>)> {
     let node = &g.nodes[id];
-    let at = g.location(&model.path, id);
-    let attrs = Attrs::new(&node.attributes, at.clone());
+    let attrs = Attrs::new(&node.attributes, g.location(&model.path, id));
     let facts = |t: &Option<usize>| t.map(|t| &info.facts[t]);
     let ctx = CostCtx {
         node,
-        attrs: attrs.clone(),
+        attrs,
         inputs: node.inputs.iter().map(facts).collect(),
         outputs: node.outputs.iter().map(facts).collect(),
         opset: model.opset(),
@@ -88,7 +87,7 @@ fn cost_node(
         None => {
             if opts.strict {
                 return Err(Error::UnknownOp {
-                    at: Box::new(at),
+                    at: Box::new(g.location(&model.path, id)),
                     op_type: node.op_type.clone(),
                     domain: node.domain.clone(),
                 });

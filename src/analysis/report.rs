@@ -5,6 +5,7 @@
 //! derives the totals, rollups and warnings. The field names are the JSON keys (README schema).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -16,14 +17,27 @@ use super::training::TrainingReport;
 use crate::model::graph::{sanitize_symbol, Graph, TensorKind};
 use crate::model::proto::data_type as dt;
 use crate::model::shapes::{ShapeInfo, ShapeOptions};
-use crate::model::{Model, Shape};
+use crate::model::Model;
 use crate::sym::Count;
 
+/// A node's input or output as the report lists it. The name and the shape are shared, not
+/// copied: every row naming a tensor holds the same name, and equal shapes one allocation (a
+/// 100k-node graph has a handful of distinct shapes).
 #[derive(Clone, Debug, Serialize)]
 pub struct TensorRef {
-    pub name: String,
-    pub shape: Option<Shape>,
+    #[serde(serialize_with = "as_str")]
+    pub name: Arc<str>,
+    #[serde(serialize_with = "as_dims")]
+    pub shape: Option<Arc<[Count]>>,
     pub dtype: &'static str,
+}
+
+fn as_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn as_dims<S: serde::Serializer>(v: &Option<Arc<[Count]>>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_deref().serialize(s)
 }
 
 /// One node's row: its identity and tensors (from the IR and the shapes), then the columns of
@@ -143,18 +157,48 @@ pub struct Tables {
     pub memory: MemoryTable,
 }
 
-fn tensor_ref(g: &Graph, info: &ShapeInfo, t: Option<usize>) -> TensorRef {
-    match t {
-        None => TensorRef {
-            name: String::new(),
-            shape: None,
-            dtype: "",
-        },
-        Some(t) => TensorRef {
-            name: g.tensors[t].name.clone(),
-            shape: info.facts[t].shape.clone(),
-            dtype: dt::name(info.facts[t].dtype),
-        },
+/// Builds the rows' tensor references: each tensor's name allocated once (a row per producer and
+/// consumer shares it), each distinct shape once.
+struct Refs<'a> {
+    g: &'a Graph,
+    info: &'a ShapeInfo,
+    names: Vec<Option<Arc<str>>>,
+    shapes: HashMap<&'a [Count], Arc<[Count]>>,
+    empty: Arc<str>,
+}
+
+impl<'a> Refs<'a> {
+    fn new(g: &'a Graph, info: &'a ShapeInfo) -> Self {
+        Refs {
+            g,
+            info,
+            names: vec![None; g.tensors.len()],
+            shapes: HashMap::new(),
+            empty: Arc::from(""),
+        }
+    }
+
+    fn get(&mut self, t: Option<usize>) -> TensorRef {
+        let Some(t) = t else {
+            return TensorRef {
+                name: self.empty.clone(),
+                shape: None,
+                dtype: "",
+            };
+        };
+        let name = self.names[t]
+            .get_or_insert_with(|| Arc::from(self.g.tensors[t].name.as_str()))
+            .clone();
+        let fact = &self.info.facts[t];
+        let shape = fact
+            .shape
+            .as_deref()
+            .map(|s| self.shapes.entry(s).or_insert_with(|| Arc::from(s)).clone());
+        TensorRef {
+            name,
+            shape,
+            dtype: dt::name(fact.dtype),
+        }
     }
 }
 
@@ -191,6 +235,7 @@ pub fn join(model: &Model, shapes: &ShapeOptions, info: &ShapeInfo, t: Tables) -
         params,
         memory,
     } = t;
+    let mut refs = Refs::new(g, info);
     let nodes: Vec<NodeReport> = cost
         .nodes
         .into_iter()
@@ -206,16 +251,8 @@ pub fn join(model: &Model, shapes: &ShapeOptions, info: &ShapeInfo, t: Tables) -
                 name: node.name.clone(),
                 op_type: node.op_type.clone(),
                 domain: node.domain.clone(),
-                inputs: node
-                    .inputs
-                    .iter()
-                    .map(|t| tensor_ref(g, info, *t))
-                    .collect(),
-                outputs: node
-                    .outputs
-                    .iter()
-                    .map(|t| tensor_ref(g, info, *t))
-                    .collect(),
+                inputs: node.inputs.iter().map(|t| refs.get(*t)).collect(),
+                outputs: node.outputs.iter().map(|t| refs.get(*t)).collect(),
                 flops: c.flops,
                 macs: c.macs,
                 params: params[id].params.clone(),
@@ -307,7 +344,7 @@ pub fn join(model: &Model, shapes: &ShapeOptions, info: &ShapeInfo, t: Tables) -
     }
     let by_op_type = rollup(&nodes, |n| &n.op_type);
     let by_stage = rollup(&nodes, |n| &n.stage);
-    let p = &model.proto;
+    let p = &model.header;
     Profile {
         model: ModelInfo {
             path: model.path.display().to_string(),

@@ -216,7 +216,7 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
     let k = o.optimizer.state_tensors();
     let act_elem = o.dtype.activation_bytes();
     // Activations kept: every node output (not Constants) plus the graph inputs.
-    let tensor_bytes = |shape: &Option<crate::model::Shape>, dtype: &str| -> Count {
+    let tensor_bytes = |shape: Option<&[Count]>, dtype: &str| -> Count {
         let Some(s) = shape else {
             return Count::zero();
         };
@@ -241,7 +241,7 @@ pub fn estimate(p: &Profile, o: &TrainOptions) -> TrainingReport {
             if t.shape.is_none() {
                 n_unsized += 1;
             }
-            activations = &activations + &tensor_bytes(&t.shape, t.dtype);
+            activations = &activations + &tensor_bytes(t.shape.as_deref(), t.dtype);
         }
     }
     if let Some(m) = &p.memory {

@@ -129,8 +129,5 @@ pub fn run(a: &CheckArgs) -> Result<Outcome> {
         color: use_color(),
     }
     .render(a.format)?;
-    Ok(Outcome {
-        stdout,
-        code: if report.pass { 0 } else { 1 },
-    })
+    Ok(Outcome::ok(stdout).with_code(if report.pass { 0 } else { 1 }))
 }

@@ -17,6 +17,8 @@ pub mod python;
 pub mod run;
 pub mod synth;
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
@@ -63,16 +65,80 @@ pub enum SynthCommand {
     Llama(synth::SynthLlamaArgs),
 }
 
-/// What a command produced: the text for stdout and the exit code (0, or 1 for a failed check).
+/// A report written straight to its destination as it is serialised (a large profile's JSON is
+/// never held as one string).
+type Stream = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+enum Body {
+    Text(String),
+    Stream(Stream),
+}
+
+/// What a command produced: the report for stdout (text, or written as it is serialised) and the
+/// exit code (0, or 1 for a failed check).
 pub struct Outcome {
-    pub stdout: String,
+    body: Body,
     pub code: i32,
 }
 
 impl Outcome {
     /// Text printed with exit code 0.
     pub fn ok(stdout: String) -> Outcome {
-        Outcome { stdout, code: 0 }
+        Outcome {
+            body: Body::Text(stdout),
+            code: 0,
+        }
+    }
+
+    /// A report serialised straight to stdout when printed, with exit code 0.
+    pub fn streamed(
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()> + Send + 'static,
+    ) -> Outcome {
+        Outcome {
+            body: Body::Stream(Box::new(write)),
+            code: 0,
+        }
+    }
+
+    /// The same report with exit code `code`.
+    pub fn with_code(self, code: i32) -> Outcome {
+        Outcome { code, ..self }
+    }
+
+    /// Writes the report to `w`.
+    pub fn write_to(self, w: &mut dyn Write) -> std::io::Result<()> {
+        match self.body {
+            Body::Text(s) => w.write_all(s.as_bytes()),
+            Body::Stream(write) => write(w),
+        }
+    }
+
+    /// The report as text (and the exit code), for callers that keep it.
+    pub fn into_text(self) -> (String, i32) {
+        let code = self.code;
+        match self.body {
+            Body::Text(s) => (s, code),
+            Body::Stream(write) => {
+                let mut buf = Vec::new();
+                write(&mut buf).expect("writing to memory cannot fail");
+                (String::from_utf8(buf).expect("reports are UTF-8"), code)
+            }
+        }
+    }
+
+    /// Prints the report on stdout and returns the process's exit code: the outcome's, or 2 when
+    /// stdout cannot be written (a closed pipe, `| head`, ends quietly with the outcome's code).
+    pub fn print(self) -> i32 {
+        let code = self.code;
+        let mut stdout = std::io::stdout().lock();
+        match self.write_to(&mut stdout).and_then(|()| stdout.flush()) {
+            Ok(()) => code,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+            Err(e) => {
+                eprintln!("error: writing the report: {e}");
+                2
+            }
+        }
     }
 }
 

@@ -124,6 +124,14 @@ pub fn run(a: &ProfileArgs) -> Result<Outcome> {
             source,
         })?;
     }
+    if a.format == Format::Json {
+        // A large graph's JSON runs to ~900 bytes a node: serialised straight to stdout once
+        // the model is no longer needed, never held as one string.
+        drop(model);
+        return Ok(Outcome::streamed(move |w| {
+            crate::report::json::write(&p, w)
+        }));
+    }
     let view = ProfileView {
         model: &model,
         profile: &p,

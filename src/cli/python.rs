@@ -14,7 +14,6 @@
 //! as `OnnxscopeError`, never as a crash of the interpreter.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
@@ -99,7 +98,7 @@ fn cli(py: Python<'_>, argv: Vec<String>) -> PyResult<(String, i32)> {
     let parsed = parse(argv)?;
     guarded(py, move || {
         crate::cli::run(parsed)
-            .map(|out| (out.stdout, out.code))
+            .map(|out| out.into_text())
             .map_err(|e| one_line(&e))
     })
 }
@@ -116,20 +115,7 @@ fn main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
         }
     };
     match py.detach(move || catch_unwind(AssertUnwindSafe(|| crate::cli::run(parsed)))) {
-        Ok(Ok(out)) => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.stdout.as_bytes())
-                .and_then(|_| stdout.flush())
-            {
-                Ok(()) => out.code,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => out.code,
-                Err(e) => {
-                    eprintln!("error: writing the report: {e}");
-                    2
-                }
-            }
-        }
+        Ok(Ok(out)) => out.print(),
         Ok(Err(e)) => {
             eprintln!("error: {}", one_line(&e));
             2

@@ -3,7 +3,7 @@
 //! apart. Built once, never mutated by the analysis passes, which keep side tables by `NodeId`.
 //! Validation happens here: dangling tensor names, duplicate outputs, cycles, negative dims.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -12,6 +12,7 @@ use super::proto::{self, AttributeProto, GraphProto, TensorProto, ValueInfoProto
 use super::Shape;
 use crate::error::{Error, Location, Result};
 use crate::sym::Count;
+use crate::util::hash::FxHashMap;
 
 pub type NodeId = usize;
 pub type TensorId = usize;
@@ -97,7 +98,8 @@ pub struct Graph {
     pub name: String,
     pub nodes: Vec<Node>,
     pub tensors: Vec<Tensor>,
-    pub by_name: HashMap<String, TensorId>,
+    /// Tensors by name (FxHash: hashed once per node input and output while building).
+    pub by_name: FxHashMap<String, TensorId>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
     /// Producer → consumer edges weighted by the tensor that flows.
@@ -378,7 +380,6 @@ impl Graph {
         }
         // Inputs, subgraphs, edges.
         for (index, n) in g.node.iter().enumerate() {
-            let at = graph.location(file, index);
             let mut ins = Vec::with_capacity(n.input.len());
             for (slot, i) in n.input.iter().enumerate() {
                 if i.is_empty() {
@@ -402,7 +403,7 @@ impl Graph {
                     ),
                     None => {
                         return Err(Error::invalid(
-                            at,
+                            graph.location(file, index),
                             format!("input {slot} names tensor '{i}', which is not a graph input, an initializer or the output of any node"),
                         ))
                     }
@@ -500,6 +501,12 @@ impl Graph {
             }
         }
         // The DAG and a topological order.
+        let edges: usize = graph
+            .nodes
+            .iter()
+            .map(|n| n.inputs.len() + n.implicit_inputs.len())
+            .sum();
+        graph.dag = DiGraph::with_capacity(graph.nodes.len(), edges);
         let idx: Vec<NodeIndex> = (0..graph.nodes.len())
             .map(|i| graph.dag.add_node(i))
             .collect();

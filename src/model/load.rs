@@ -1,6 +1,9 @@
 //! Reading a model file: decode the ModelProto with prost (tensor payloads as `Bytes`, so an
 //! in-memory model is borrowed, not copied); a large file is read without its weight payloads
-//! (`stripped`); check the external data files; build the IR.
+//! (`stripped`); check the external data files; build the IR. Once the IR is built the decoded
+//! nodes are dropped (they would double the memory of a large graph): the model keeps the
+//! ModelProto's header and the bytes read, from which `decode_proto` decodes the whole file
+//! again for the rare callers that need it (tract).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,7 +19,12 @@ use crate::error::{Error, Location, Result};
 #[derive(Clone, Debug)]
 pub struct Model {
     pub path: PathBuf,
-    pub proto: ModelProto,
+    /// The ModelProto without its graph's nodes, initializers and value_info: producer, IR
+    /// version, opsets, metadata, and the graph's name, inputs and outputs. The IR (`graph`)
+    /// holds what the passes need; [`Model::decode_proto`] gives the whole proto.
+    pub header: ModelProto,
+    /// The bytes the proto was decoded from (weight payloads of a stripped read excluded).
+    source: Bytes,
     /// Operator set versions by domain ("" is the default ONNX domain).
     pub opsets: BTreeMap<String, i64>,
     pub graph: Graph,
@@ -71,7 +79,7 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
             reason: "the file is empty".into(),
         });
     }
-    let proto = ModelProto::decode(bytes).map_err(|e| Error::Decode {
+    let mut proto = ModelProto::decode(bytes.clone()).map_err(|e| Error::Decode {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
@@ -93,6 +101,12 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         opsets.insert(d.to_string(), o.version);
     }
     let graph = Graph::build(g, path, &HashSet::new())?;
+    if let Some(g) = proto.graph.as_mut() {
+        g.node = vec![];
+        g.initializer = vec![];
+        g.sparse_initializer = vec![];
+        g.value_info = vec![];
+    }
     let mut model = Model {
         path: path.to_path_buf(),
         opsets,
@@ -101,7 +115,8 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         warnings: vec![],
         file_bytes,
         skipped_payload_bytes: 0,
-        proto,
+        header: proto,
+        source: bytes,
     };
     model.check_external_data()?;
     if let Some(g) = model.proto.graph.as_ref() {
@@ -171,6 +186,14 @@ impl Model {
             file: self.path.clone(),
             ..Default::default()
         }
+    }
+
+    /// The whole ModelProto, decoded again from the bytes read (payloads shared, not copied).
+    pub fn decode_proto(&self) -> Result<ModelProto> {
+        ModelProto::decode(self.source.clone()).map_err(|e| Error::Decode {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })
     }
 
     pub fn opset(&self) -> i64 {

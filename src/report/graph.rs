@@ -110,7 +110,7 @@ pub fn dot(model: &Model, p: &Profile, by: ColorBy) -> String {
     for n in &p.nodes {
         for t in n.inputs.iter().chain(n.outputs.iter()) {
             shapes
-                .entry(t.name.as_str())
+                .entry(&*t.name)
                 .or_insert_with(|| shape_str(&t.shape));
         }
     }

@@ -213,10 +213,12 @@ pub fn percent(part: &Count, total: &Count) -> String {
     format!("{:.2}%", if v == 0.0 { 0.0 } else { v })
 }
 
-pub fn shape_str(s: &Option<crate::model::Shape>) -> String {
+/// A shape as `1x64x56x56` (`?` when unknown), held as a `Shape` or a shared slice.
+pub fn shape_str<S: AsRef<[Count]>>(s: &Option<S>) -> String {
     match s {
         None => "?".into(),
         Some(v) => v
+            .as_ref()
             .iter()
             .map(|d| d.to_string())
             .collect::<Vec<_>>()

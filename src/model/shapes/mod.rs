@@ -564,7 +564,7 @@ fn tract_facts(
     use prost::Message;
     use tract_onnx::prelude::*;
     use tract_onnx::tract_hir::infer::Factoid;
-    let mut proto = model.proto.clone();
+    let mut proto = model.decode_proto().map_err(|e| e.to_string())?;
     let Some(g) = proto.graph.as_mut() else {
         return Err("no graph".into());
     };

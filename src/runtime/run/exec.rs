@@ -53,7 +53,7 @@ fn declared_symbols(model: &Model, input: &str) -> Vec<Option<String>> {
     use crate::model::proto::tensor_shape_proto::dimension::Value as DV;
     use crate::model::proto::type_proto::Value as TV;
     let Some(vi) = model
-        .proto
+        .header
         .graph
         .as_ref()
         .and_then(|g| g.input.iter().find(|i| i.name == input))
@@ -287,7 +287,7 @@ pub struct OnnxNames {
 impl OnnxNames {
     pub fn new(model: &Model) -> Self {
         let mut by_tract_name = HashMap::new();
-        let Some(g) = model.proto.graph.as_ref() else {
+        let Some(g) = model.decode_proto().ok().and_then(|p| p.graph) else {
             return OnnxNames { by_tract_name };
         };
         for (i, n) in g.node.iter().enumerate() {
