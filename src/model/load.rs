@@ -101,6 +101,11 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         opsets.insert(d.to_string(), o.version);
     }
     let graph = Graph::build(g, path, &HashSet::new())?;
+    // read before the header drops the nodes (subgraphs) and value_info
+    let mut dim_warnings = vec![];
+    if let Some(g) = proto.graph.as_ref() {
+        dynamic_dim_warnings(g, &mut dim_warnings);
+    }
     if let Some(g) = proto.graph.as_mut() {
         g.node = vec![];
         g.initializer = vec![];
@@ -119,9 +124,7 @@ pub fn load_bytes(path: &Path, bytes: Bytes) -> Result<Model> {
         source: bytes,
     };
     model.check_external_data()?;
-    if let Some(g) = model.proto.graph.as_ref() {
-        dynamic_dim_warnings(g, &mut model.warnings);
-    }
+    model.warnings.extend(dim_warnings);
     Ok(model)
 }
 
