@@ -3,6 +3,9 @@
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = onnxscope::cli::Cli::parse();
     let code = match onnxscope::cli::run(cli) {
