@@ -166,7 +166,12 @@ pub fn read(path: &Path) -> Result<NpyArray, PostError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_npy(&bytes).map_err(|e| PostError::Npy {
+    read_bytes(path, &bytes)
+}
+
+/// Parses the bytes of a `.npy` file held in memory; `path` names it in messages.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<NpyArray, PostError> {
+    parse_npy(bytes).map_err(|e| PostError::Npy {
         path: path.to_path_buf(),
         message: match e {
             ReadNpyError::WrongDescriptor(d) => {
