@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod common;
 mod compare;
+mod fuzz_regressions;
 mod golden;
 mod llm;
 mod llm_run;

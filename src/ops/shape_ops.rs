@@ -193,6 +193,10 @@ fn squeeze_shape(c: &ShapeCtx) -> ShapeResult {
 fn concat_shape(c: &ShapeCtx) -> ShapeResult {
     let shapes: Vec<Shape> = (0..c.inputs.len()).filter_map(|i| c.shape(i)).collect();
     let first = shapes.first()?.clone();
+    // inputs of different ranks do not concatenate: no shape (the node is not costed)
+    if shapes.iter().any(|x| x.len() != first.len()) {
+        return None;
+    }
     let ax = axis(c.attrs.int_or("axis", 0).ok()?, first.len())?;
     let mut s = first;
     s[ax] = Count::sum(shapes.iter().map(|x| &x[ax]));

@@ -265,7 +265,7 @@ fn npy_error(path: &Path, e: ReadNpyError) -> PostError {
     }
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, PostError> {
+fn file_bytes(path: &Path) -> Result<Vec<u8>, PostError> {
     std::fs::read(path).map_err(|source| PostError::Io {
         path: path.to_path_buf(),
         source,
@@ -274,15 +274,19 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, PostError> {
 
 /// Reads a whole `.npy` file.
 pub fn read(path: &Path) -> Result<NpyArray, PostError> {
-    let bytes = read_bytes(path)?;
-    if parse_f16(&bytes).is_some() {
+    read_bytes(path, &file_bytes(path)?)
+}
+
+/// Parses the bytes of a `.npy` file held in memory; `path` names it in messages.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<NpyArray, PostError> {
+    if parse_f16(bytes).is_some() {
         return Err(PostError::Npy {
             path: path.to_path_buf(),
             message: "float16 arrays are read as model inputs (`run`) only; save it as float32"
                 .into(),
         });
     }
-    parse_npy(&bytes).map_err(|e| npy_error(path, e))
+    parse_npy(bytes).map_err(|e| npy_error(path, e))
 }
 
 /// A `.npy` input of `run`: any dtype [`read`] takes, or float16.
@@ -294,14 +298,18 @@ pub enum Loaded {
 
 /// Reads a whole `.npy` file of any numeric dtype, float16 included.
 pub fn read_input(path: &Path) -> Result<Loaded, PostError> {
-    let bytes = read_bytes(path)?;
-    match parse_f16(&bytes) {
+    read_input_bytes(path, &file_bytes(path)?)
+}
+
+/// [`read_input`] on bytes held in memory; `path` names them in messages.
+pub fn read_input_bytes(path: &Path, bytes: &[u8]) -> Result<Loaded, PostError> {
+    match parse_f16(bytes) {
         Some(Ok(a)) => Ok(Loaded::F16(a)),
         Some(Err(message)) => Err(PostError::Npy {
             path: path.to_path_buf(),
             message,
         }),
-        None => parse_npy(&bytes)
+        None => parse_npy(bytes)
             .map(Loaded::Array)
             .map_err(|e| npy_error(path, e)),
     }
