@@ -12,7 +12,6 @@ use super::report::{self, Unknown};
 use crate::error::{Error, Result};
 use crate::model::attr::Attrs;
 use crate::model::graph::{sanitize_symbol, Graph};
-use crate::model::proto::data_type as dt;
 use crate::model::shapes::{self, ShapeInfo, ShapeOptions, TensorFacts};
 use crate::model::{Model, Shape};
 use crate::ops::{self, CostCtx, Dense, OpCost};
@@ -179,18 +178,7 @@ fn control_flow(
                 .and_then(|v| v.ints().and_then(|x| x.first().cloned()))
                 .filter(|c| c.as_int().is_none_or(|v| v < i64::MAX as i128))
                 .unwrap_or_else(|| Count::sym(&format!("trips_{}", sanitize_symbol(&node.name))));
-            let mut seeds = vec![
-                TensorFacts {
-                    shape: Some(vec![]),
-                    dtype: dt::INT64,
-                    value: None,
-                },
-                TensorFacts {
-                    shape: Some(vec![]),
-                    dtype: dt::BOOL,
-                    value: None,
-                },
-            ];
+            let mut seeds = crate::model::shapes::TensorFacts::loop_iteration();
             for i in 2..node.inputs.len() {
                 seeds.push(fact(i));
             }

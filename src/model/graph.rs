@@ -47,6 +47,20 @@ pub struct Tensor {
 }
 
 impl Tensor {
+    /// A name a subgraph reads from an enclosing graph (no producer inside it).
+    fn outer_scope(name: String) -> Self {
+        Tensor {
+            name,
+            kind: TensorKind::OuterScope,
+            dtype: 0,
+            declared: None,
+            stored: None,
+            producer: None,
+            consumers: vec![],
+            is_graph_output: false,
+        }
+    }
+
     /// Elements held by a stored tensor, from its dims.
     pub fn stored_elements(&self) -> Option<u64> {
         self.stored
@@ -390,16 +404,7 @@ impl Graph {
                     Some(id) => *id,
                     None if outer.contains(i) => add(
                         &mut graph,
-                        Tensor {
-                            name: i.clone(),
-                            kind: TensorKind::OuterScope,
-                            dtype: 0,
-                            declared: None,
-                            stored: None,
-                            producer: None,
-                            consumers: vec![],
-                            is_graph_output: false,
-                        },
+                        Tensor::outer_scope(i.clone()),
                     ),
                     None => {
                         return Err(Error::invalid(
@@ -447,19 +452,9 @@ impl Graph {
                 // this scope as an outer-scope tensor too, so each level sees its facts.
                 let t = match graph.by_name.get(&name) {
                     Some(&t) => t,
-                    None if outer.contains(&name) => add(
-                        &mut graph,
-                        Tensor {
-                            name: name.clone(),
-                            kind: TensorKind::OuterScope,
-                            dtype: 0,
-                            declared: None,
-                            stored: None,
-                            producer: None,
-                            consumers: vec![],
-                            is_graph_output: false,
-                        },
-                    ),
+                    None if outer.contains(&name) => {
+                        add(&mut graph, Tensor::outer_scope(name.clone()))
+                    }
                     None => continue,
                 };
                 graph.tensors[t].consumers.push((index, IMPLICIT_SLOT));

@@ -22,6 +22,20 @@ pub struct TensorFacts {
     pub value: Option<Value>,
 }
 
+impl TensorFacts {
+    /// What a Loop body's first two inputs are: the iteration number (int64 scalar) and the
+    /// condition (bool scalar).
+    pub fn loop_iteration() -> Vec<TensorFacts> {
+        use crate::model::proto::data_type as dt;
+        let scalar = |dtype| TensorFacts {
+            shape: Some(vec![]),
+            dtype,
+            value: None,
+        };
+        vec![scalar(dt::INT64), scalar(dt::BOOL)]
+    }
+}
+
 /// Facts for every tensor of one graph, indexed by `TensorId`.
 #[derive(Clone, Debug, Default)]
 pub struct ShapeInfo {
@@ -244,7 +258,6 @@ fn control_flow_facts(
     opset: i64,
     dims: &HashMap<String, i64>,
 ) -> crate::ops::ShapeResult {
-    use crate::model::proto::data_type as dt;
     use crate::ops::control_flow::{IF, LOOP, SCAN};
     if !(node.domain.is_empty() || node.domain == "ai.onnx") {
         return None;
@@ -287,18 +300,7 @@ fn control_flow_facts(
         LOOP => {
             let sg = body("body")?;
             let carried = node.inputs.len().saturating_sub(2);
-            let mut seeds = vec![
-                TensorFacts {
-                    shape: Some(vec![]),
-                    dtype: dt::INT64,
-                    value: None,
-                },
-                TensorFacts {
-                    shape: Some(vec![]),
-                    dtype: dt::BOOL,
-                    value: None,
-                },
-            ];
+            let mut seeds = TensorFacts::loop_iteration();
             seeds.extend((0..carried).map(|k| input(2 + k).cloned().unwrap_or_default()));
             let outs = body_outputs(sg, g, facts, &seeds, opset, dims);
             let trips = input(0)
