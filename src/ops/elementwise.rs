@@ -34,6 +34,9 @@
 //! Fused ops name their activation by op type: `activation_per_element` gives its constant
 //! from this table. Control inputs: Clip's min and max (bounds, not parameters).
 
+/// The op type, named once (the tract screen matches on it too).
+pub const WHERE: &str = "Where";
+
 use super::common::{broadcast, same_shape, same_shape_bool};
 use super::{one, Control, CostCtx, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
 use crate::model::proto::data_type as dt;
@@ -60,7 +63,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("Greater", OpDef::new(compare_shape, per_element::<1>));
     r.onnx("LessOrEqual", OpDef::new(compare_shape, per_element::<1>));
     r.onnx("GreaterOrEqual", OpDef::new(compare_shape, per_element::<1>));
-    r.onnx("Where", OpDef::new(where_shape, per_element::<1>));
+    r.onnx(WHERE, OpDef::new(where_shape, per_element::<1>));
     // variadic
     r.onnx("Max", OpDef::new(arith_shape, variadic));
     r.onnx("Min", OpDef::new(arith_shape, variadic));

@@ -33,6 +33,15 @@
 //! Control inputs: BatchNormalization's running mean and variance (slots 3, 4) are statistics
 //! (buffers), not learnable parameters; EmbedLayerNormalization's ids and mask.
 
+/// The op type, named once (the tract screen matches on it too).
+pub const INSTANCE_NORMALIZATION: &str = "InstanceNormalization";
+
+/// The op type, named once (the tract screen matches on it too).
+pub const SOFTMAX: &str = "Softmax";
+
+/// The op type, named once (the tract screen matches on it too).
+pub const LAYER_NORMALIZATION: &str = "LayerNormalization";
+
 use super::common::{c as cnt, same_shape};
 use super::{Control, CostCtx, Missing, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
 use crate::model::proto::data_type as dt;
@@ -51,14 +60,14 @@ pub fn register(r: &mut Registry) {
             .control(Control::Slots(&[3, 4]))
             .min_rank(2),
     );
-    r.onnx("LayerNormalization", OpDef::new(same_shape, layernorm));
+    r.onnx(LAYER_NORMALIZATION, OpDef::new(same_shape, layernorm));
     r.onnx("RMSNormalization", OpDef::new(same_shape, layernorm));
     r.onnx(
         "InstanceNormalization",
         OpDef::new(same_shape, instancenorm).min_rank(3),
     );
     r.onnx("GroupNormalization", OpDef::new(same_shape, instancenorm));
-    r.onnx("Softmax", OpDef::new(same_shape, softmax));
+    r.onnx(SOFTMAX, OpDef::new(same_shape, softmax));
     r.onnx("LogSoftmax", OpDef::new(same_shape, softmax));
     r.onnx("Hardmax", OpDef::new(same_shape, softmax));
     r.onnx("LpNormalization", OpDef::new(same_shape, lp_norm));

@@ -12,6 +12,9 @@
 //! QLinearGlobalAveragePool with channels_last); Resize/Upsample from `sizes`, else
 //! ⌊dim·scale⌋. Control inputs: Resize's roi, scales and sizes; Upsample's scales.
 
+/// The op type, named once (the tract screen matches on it too).
+pub const RESIZE: &str = "Resize";
+
 use super::common::{c as cnt, window_out};
 use super::{one, Control, CostCtx, Missing, OpCost, OpDef, Registry, RuleResult, ShapeCtx};
 use super::ShapeResult;

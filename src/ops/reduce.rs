@@ -11,6 +11,9 @@
 //! Control inputs: the axes of Reduce* and CumSum, TopK's K, NonMaxSuppression's limits and
 //! thresholds (slots 2 on).
 
+/// The op type, named once (the tract screen matches on it too).
+pub const TOPK: &str = "TopK";
+
 use super::common::{axis, c as cnt, same_shape};
 use super::{one, Control, CostCtx, Missing, OpCost, OpDef, Registry, RuleResult, ShapeCtx};
 use super::ShapeResult;
@@ -32,7 +35,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("ReduceLogSumExp", OpDef::new(reduce_shape, reduce::<2, 1>).control(axes_in));
     r.onnx("ArgMax", OpDef::new(arg_shape, reduce::<1, -1>));
     r.onnx("ArgMin", OpDef::new(arg_shape, reduce::<1, -1>));
-    r.onnx("TopK", OpDef::new(topk_shape, per_input_element).control(axes_in));
+    r.onnx(TOPK, OpDef::new(topk_shape, per_input_element).control(axes_in));
     r.onnx(
         "NonMaxSuppression",
         OpDef::cost(per_input_element).control(Control::From(2)),

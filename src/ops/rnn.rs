@@ -11,12 +11,15 @@
 //! with `layout` 1, X [B, S, I], Y [B, S, D, H], Y_h [B, D, H]. Control inputs: none (the
 //! optional sequence lengths are data).
 
+/// The op type, named once (the tract screen matches on it too).
+pub const LSTM: &str = "LSTM";
+
 use super::{CostCtx, Missing, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
 use crate::model::shapes::TensorFacts;
 use crate::sym::Count;
 
 pub fn register(r: &mut Registry) {
-    r.onnx("LSTM", OpDef::new(recurrent_shape, recurrent));
+    r.onnx(LSTM, OpDef::new(recurrent_shape, recurrent));
     r.onnx("GRU", OpDef::new(recurrent_shape, recurrent));
     r.onnx("RNN", OpDef::new(recurrent_shape, recurrent));
 }

@@ -62,15 +62,31 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
     // the axis an op takes when its attribute is absent (a scalar input has none)
     let default_axis = match op {
         "Gather" | "GatherElements" | "Split" | "ArgMax" | "ArgMin" | "ScatterElements" => Some(0),
-        "Softmax" | "LogSoftmax" | "Hardmax" | "TopK" | "LayerNormalization" => Some(-1),
+        super::norm::SOFTMAX
+        | "LogSoftmax"
+        | "Hardmax"
+        | super::reduce::TOPK
+        | super::norm::LAYER_NORMALIZATION => Some(-1),
         "Flatten" => Some(1),
         _ => None,
     };
     let axis = int("axis").or(default_axis);
     match op {
-        "Gather" | "GatherElements" | "Concat" | "Split" | "Softmax" | "LogSoftmax" | "Hardmax"
-        | "ArgMax" | "ArgMin" | "TopK" | "ScatterElements" | "Compress" | "LayerNormalization"
-        | "QuantizeLinear" | "DequantizeLinear" => {
+        "Gather"
+        | "GatherElements"
+        | "Concat"
+        | "Split"
+        | super::norm::SOFTMAX
+        | "LogSoftmax"
+        | "Hardmax"
+        | "ArgMax"
+        | "ArgMin"
+        | super::reduce::TOPK
+        | "ScatterElements"
+        | "Compress"
+        | super::norm::LAYER_NORMALIZATION
+        | "QuantizeLinear"
+        | "DequantizeLinear" => {
             if let (Some(a), Some(r)) = (axis, rank) {
                 if !(axis_ok(a, r, 0) || (op == "Compress" && r == 0)) {
                     return bad_axis("axis", a, r);
@@ -136,7 +152,12 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                 }
             }
         }
-        "Conv" | "ConvInteger" | "QLinearConv" | "ConvTranspose" | "MaxPool" | "AveragePool"
+        "Conv"
+        | "ConvInteger"
+        | super::conv::QLINEAR_CONV
+        | super::conv::CONV_TRANSPOSE
+        | "MaxPool"
+        | "AveragePool"
         | "LpPool" => {
             let r = rank?;
             let spatial = (r - 2).max(0) as usize;
@@ -169,7 +190,11 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                 return Some("group must be positive".into());
             }
             // QLinearConv's weight is input 3
-            let w = if op == "QLinearConv" { 3 } else { 1 };
+            let w = if op == super::conv::QLINEAR_CONV {
+                3
+            } else {
+                1
+            };
             if !pool {
                 if let Some(wr) = rank_of(w) {
                     if wr != r {
@@ -262,7 +287,7 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                 ));
             }
         }
-        "GatherND" => {
+        super::shape_ops::GATHER_ND => {
             if let Some(ri) = rank_of(1) {
                 let b = int("batch_dims").unwrap_or(0);
                 if ri < 1 || b < 0 || b >= ri || rank.is_some_and(|r| b >= r) {
@@ -279,9 +304,9 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
                 }
             }
         }
-        "Expand" | "Tile" | "Resize" | "Upsample" => {
+        "Expand" | "Tile" | super::pool::RESIZE | "Upsample" => {
             // a target shape, repeats or sizes below 0 (Resize sizes are input 3)
-            let k = if op == "Resize" { 3 } else { 1 };
+            let k = if op == super::pool::RESIZE { 3 } else { 1 };
             if op != "Upsample" && values(k).is_some_and(|v| v.iter().any(|d| *d < 0)) {
                 return Some("a negative size".into());
             }
@@ -308,15 +333,44 @@ pub fn malformed(node: &Node, inputs: &[Option<&TensorFacts>]) -> Option<String>
 fn least_inputs(op: &str) -> usize {
     match op {
         "Constant" | "RandomNormal" | "RandomUniform" | "SequenceEmpty" | "Optional" | "Loop" => 0,
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Equal" | "Less" | "Greater"
-        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "BitShift" | "MatMul"
-        | "MatMulInteger" | "Gemm" | "Conv" | "ConvTranspose" | "ConvInteger" | "Reshape"
-        | "Gather" | "GatherElements" | "GatherND" | "Expand" | "Tile" | "PRelu" | "TopK"
-        | "Compress" | "LayerNormalization" | "QuantizeLinear" | "DequantizeLinear" | "CumSum"
+        "Add"
+        | "Sub"
+        | "Mul"
+        | "Div"
+        | "Pow"
+        | "Mod"
+        | "Equal"
+        | "Less"
+        | "Greater"
+        | "LessOrEqual"
+        | "GreaterOrEqual"
+        | "And"
+        | "Or"
+        | "Xor"
+        | "BitShift"
+        | "MatMul"
+        | "MatMulInteger"
+        | "Gemm"
+        | "Conv"
+        | super::conv::CONV_TRANSPOSE
+        | "ConvInteger"
+        | "Reshape"
+        | "Gather"
+        | "GatherElements"
+        | super::shape_ops::GATHER_ND
+        | "Expand"
+        | "Tile"
+        | "PRelu"
+        | super::reduce::TOPK
+        | "Compress"
+        | super::norm::LAYER_NORMALIZATION
+        | "QuantizeLinear"
+        | "DequantizeLinear"
+        | "CumSum"
         | "NonMaxSuppression" => 2,
-        "Where"
-        | "InstanceNormalization"
-        | "LSTM"
+        super::elementwise::WHERE
+        | super::norm::INSTANCE_NORMALIZATION
+        | super::rnn::LSTM
         | "GRU"
         | "RNN"
         | "ScatterElements"
@@ -326,7 +380,7 @@ fn least_inputs(op: &str) -> usize {
         | "OneHot"
         | "RoiAlign" => 3,
         "BatchNormalization" => 5,
-        "QLinearConv" | "QLinearMatMul" => 8,
+        super::conv::QLINEAR_CONV | "QLinearMatMul" => 8,
         _ => 1,
     }
 }

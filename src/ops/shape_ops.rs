@@ -11,6 +11,9 @@
 //! Expand, Tile, Gather*, (Un)Squeeze, OneHot, Split, Compress, Trilu, Slice, Pad; slot 1 of the
 //! Scatter ops; every input of ConstantOfShape, Range, EyeLike, Shape and Size.
 
+/// The op type, named once (the tract screen matches on it too).
+pub const GATHER_ND: &str = "GatherND";
+
 use super::common::{axis, broadcast, c as cnt, same_shape};
 use super::{one, Control, CostCtx, OpCost, OpDef, Registry, RuleResult, ShapeCtx, ShapeResult};
 use crate::model::proto::data_type as dt;
@@ -38,7 +41,7 @@ pub fn register(r: &mut Registry) {
     r.onnx("Pad", OpDef::new(pad_shape, zero).control(from1));
     r.onnx("Gather", OpDef::new(gather_shape, zero).control(from1));
     r.onnx("GatherElements", OpDef::cost(zero).control(from1));
-    r.onnx("GatherND", OpDef::cost(zero).control(from1));
+    r.onnx(GATHER_ND, OpDef::cost(zero).control(from1));
     r.onnx("Scatter", OpDef::cost(zero).control(Control::Slots(&[1])));
     r.onnx("ScatterElements", OpDef::cost(zero).control(Control::Slots(&[1])));
     r.onnx("ScatterND", OpDef::cost(zero).control(Control::Slots(&[1])));
